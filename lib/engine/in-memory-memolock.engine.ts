@@ -1,0 +1,162 @@
+import { MemoLockClosedError, MemoLockRenewError, MemoLockTimeoutError } from '../errors';
+import { Messages } from '../memolock.messages';
+import { Flight } from './flight';
+import type {
+  MemoLockBehaviourOptions,
+  MemoLockEngine,
+  MemoLockHandle,
+  MemoLockOptions,
+  RenewLock,
+} from './memolock-engine.interface';
+import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
+import {
+  computeValue,
+  decodeValue,
+  resolveEngineDefaults,
+  type ResolvedTagOptions,
+  resolveTagOptions,
+} from './resource-codec';
+import { assertDuration, assertId, assertTag, MAX_TIMER_MS } from './validation';
+
+interface Entry {
+  encoded: string;
+  expiresAt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The MemoLock engine for a single process and no Redis: the same interface, TTLs and leases honoured, and
+ * concurrent callers coalesced. For development, the sample app and your own unit tests; values are kept
+ * serialized, so callers get copies exactly as they would from Redis.
+ *
+ * @example
+ * const engine = new InMemoryMemoLockEngine();
+ * const likes = engine.memoLock('likes', { lockTimeout: 5_000 });
+ */
+export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
+  readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #flights = new Map<string, Flight<unknown>>();
+  /** External work waiting for {@link publish}. */
+  readonly #deliveries = new Map<string, (encoded: string) => void>();
+  #closed = false;
+
+  constructor(options: MemoLockBehaviourOptions = {}) {
+    this.#defaults = resolveEngineDefaults(options, 'options');
+  }
+
+  memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T> {
+    return new MemoLockTagHandle<T>(this, resolveTagOptions(tag, options, this.#defaults));
+  }
+
+  /**
+   * What an external program does with `SET T:I` + `PUBLISH T/notif:I` on Redis, for this engine: stores the
+   * already encoded `raw` value for `ttl` ms and wakes whoever waits for it.
+   */
+  publish(tag: string, id: string, raw: string, ttl: number): void {
+    assertTag(tag);
+    assertId(id);
+    assertDuration('ttl', ttl);
+    const key = `${tag}:${id}`;
+    this.#store(key, raw, ttl);
+    this.#deliveries.get(key)?.(raw);
+  }
+
+  /** @internal */
+  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
+    const key = `${tag.tag}:${id}`;
+    const timeoutError = () =>
+      new MemoLockTimeoutError(Messages.timeout(tag.tag, id, timeout), { tag: tag.tag, id }, timeout);
+    const existing = this.#flights.get(key);
+    if (existing) return existing.join(timeout, timeoutError);
+
+    const flight: Flight<unknown> = new Flight(() => {
+      // Nobody waits any more; a computation already running still finishes and stores its value.
+      if (work.kind === 'external') this.#forget(key, flight);
+    });
+    this.#flights.set(key, flight);
+    const result = flight.join(timeout, timeoutError);
+    this.#run(tag, id, key, work)
+      .then(
+        (value) => flight.resolve(value),
+        (error: unknown) => flight.reject(error),
+      )
+      .finally(() => this.#forget(key, flight));
+    return result;
+  }
+
+  /** @internal */
+  async invalidate(tag: ResolvedTagOptions, id: string): Promise<void> {
+    if (this.#closed) throw new MemoLockClosedError(Messages.closed());
+    this.#delete(`${tag.tag}:${id}`);
+  }
+
+  /** Rejects pending calls with `MemoLockClosedError` and drops every value and timer. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [key, flight] of this.#flights) {
+      flight.abort(
+        new MemoLockClosedError(
+          Messages.closedWhileWaiting(key.split(':')[0], key.slice(key.indexOf(':') + 1)),
+        ),
+      );
+    }
+    this.#flights.clear();
+    this.#deliveries.clear();
+    for (const key of [...this.#entries.keys()]) this.#delete(key);
+  }
+
+  async #run(tag: ResolvedTagOptions, id: string, key: string, work: HandleWork): Promise<unknown> {
+    const hit = this.#read(key);
+    if (hit !== undefined) return decodeValue(tag, id, hit);
+    if (work.kind === 'external') {
+      const delivered = new Promise<string>((resolve) => this.#deliveries.set(key, resolve));
+      await work.start();
+      return decodeValue(tag, id, await delivered);
+    }
+    const { encoded, ttl } = await computeValue(tag, id, () => work.compute(this.#lease(tag, id)));
+    if (!this.#closed) this.#store(key, encoded, ttl);
+    return decodeValue(tag, id, encoded);
+  }
+
+  /** The computation's lease: like the Redis lock, it runs out after lockTimeout unless renewed. */
+  #lease(tag: ResolvedTagOptions, id: string): RenewLock {
+    let expiresAt = Date.now() + tag.lockTimeout;
+    return async (lockTimeout: number) => {
+      assertDuration('lockTimeout', lockTimeout);
+      if (Date.now() >= expiresAt)
+        throw new MemoLockRenewError(Messages.renewLost(tag.tag, id), { tag: tag.tag, id });
+      expiresAt = Date.now() + lockTimeout;
+    };
+  }
+
+  #forget(key: string, flight: Flight<unknown>): void {
+    if (this.#flights.get(key) !== flight) return;
+    this.#flights.delete(key);
+    this.#deliveries.delete(key);
+  }
+
+  #read(key: string): string | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (Date.now() < entry.expiresAt) return entry.encoded;
+    this.#delete(key);
+    return undefined;
+  }
+
+  #store(key: string, encoded: string, ttl: number): void {
+    this.#delete(key);
+    // Expiry is checked on read; the timer only frees memory, so it never keeps the process alive.
+    const timer = ttl <= MAX_TIMER_MS ? setTimeout(() => this.#delete(key), ttl).unref() : undefined;
+    this.#entries.set(key, { encoded, expiresAt: Date.now() + ttl, timer });
+  }
+
+  #delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.#entries.delete(key);
+  }
+}

@@ -1,0 +1,100 @@
+import type { MemoLockSerializer } from './serializer';
+
+/** What a computation resolves to: the value, and how long (ms) to keep it in the cache. */
+export interface ComputedResource<T> {
+  value: T;
+  /** Time to live of the cached value in milliseconds: a positive finite number (rounded up to whole ms). */
+  ttl: number;
+}
+
+/** Computes a resource. Runs in at most one caller at a time across all processes (while the lock holds). */
+export type Computation<T> = () => Promise<ComputedResource<T>> | ComputedResource<T>;
+
+/**
+ * Extends the holder's lease on the lock to `lockTimeout` ms from now. Rejects with `MemoLockRenewError` when
+ * the lock is no longer held by this caller (its lease ran out and another caller may already compute).
+ */
+export type RenewLock = (lockTimeout: number) => Promise<void>;
+
+/** A computation that may run longer than its lock timeout by renewing its lease. */
+export type RenewableComputation<T> = (
+  renew: RenewLock,
+) => Promise<ComputedResource<T>> | ComputedResource<T>;
+
+/**
+ * Starts some other program that will later `SET T:I` and `PUBLISH T/notif:I` itself. Called only in the
+ * caller that got the lock, after it subscribed, so that nothing the program publishes is missed.
+ */
+export type ExternalComputation = () => Promise<void> | void;
+
+/** `'compute'`: compute without the cache when Redis is unavailable; `'throw'`: reject with `MemoLockRedisError`. */
+export type OnRedisError = 'throw' | 'compute';
+
+/**
+ * What waiters do when the computation they wait for fails. `'reject'`: they reject with the error (the
+ * original error in the computing process, `MemoLockRemoteComputationError` elsewhere). `'retry'`: they go
+ * back to the lock, so that one of them computes again (each still within its own timeout).
+ */
+export type OnComputeError = 'reject' | 'retry';
+
+/** `'json'` (default), `'raw'` (strings byte for byte, the Go/C# format) or your own serializer. */
+export type SerializerOption = 'json' | 'raw' | MemoLockSerializer;
+
+/** Options shared by an engine (as defaults) and each tag (as overrides). */
+export interface MemoLockBehaviourOptions {
+  /** How values are written to and read from Redis. Default `'json'`. */
+  serializer?: SerializerOption;
+  /** What a call does when Redis fails. Default `'compute'`. */
+  onRedisError?: OnRedisError;
+  /** What waiters do when the computation fails. Default `'reject'`. */
+  onComputeError?: OnComputeError;
+}
+
+/** Options of one resource tag, as in `engine.memoLock(tag, options)`. */
+export interface MemoLockOptions extends MemoLockBehaviourOptions {
+  /** How long (ms) the lock is held before it expires by itself, unless renewed. */
+  lockTimeout: number;
+}
+
+/**
+ * The handle of one resource tag: like the Go `NewRedisMemoLock(client, tag, lockTimeout)`.
+ *
+ * @example
+ * const likes = engine.memoLock<Likes>('likes', { lockTimeout: 5_000 });
+ * const value = await likes.getResource('kristoff', 10_000, async () => ({ value: await load(), ttl: 5_000 }));
+ */
+export interface MemoLockHandle<T = unknown> {
+  readonly tag: string;
+  readonly lockTimeout: number;
+
+  /**
+   * Returns the cached value of `id`, or computes it once across all processes while the others wait.
+   * Rejects with `MemoLockTimeoutError` after `timeout` ms; a computation still running then carries on and
+   * stores its value for everyone else.
+   */
+  getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V>;
+
+  /** Like {@link getResource}, and the computation may extend its lease with `renew(ms)`. */
+  getResourceRenewable<V extends T = T>(
+    id: string,
+    timeout: number,
+    compute: RenewableComputation<V>,
+  ): Promise<V>;
+
+  /**
+   * The caller that gets the lock runs `start`, which hands the work to another program; every caller, the
+   * starter included, then waits for that program's `SET` + `PUBLISH`.
+   */
+  getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V>;
+
+  /** Drops the cached value of `id`; the next call computes it again. */
+  invalidate(id: string): Promise<void>;
+}
+
+/** What `RedisMemoLockEngine` and `InMemoryMemoLockEngine` have in common. */
+export interface MemoLockEngine {
+  /** The handle of resource tag `tag`. Validates the tag and options at once. */
+  memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T>;
+  /** Rejects every pending call with `MemoLockClosedError` and releases what the engine opened. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,98 @@
+/**
+ * The wire protocol shared with the Go and C# `redis-memolock` (SPEC §2), plus the one channel this package
+ * adds. Nothing here talks to Redis.
+ */
+import type { RemoteFailure } from '../errors';
+
+/** The Redis names of one resource. */
+export interface ResourceNames {
+  /** `T:I`, the cached value. */
+  valueKey: string;
+  /** `T/lock:I`, the lock; its value is the holder's random token. */
+  lockKey: string;
+  /** `T/notif:I`, where the holder publishes the value. */
+  notifChannel: string;
+  /** `T/fail:I`, where the holder announces that the computation failed (ours only). */
+  failChannel: string;
+}
+
+export const NOTIF_INFIX = '/notif:';
+// Failure notices get a channel of their own: Go/C# waiters PSUBSCRIBE `T/notif:*` and would take anything
+// published there for a value.
+export const FAIL_INFIX = '/fail:';
+
+export function resourceNames(tag: string, id: string): ResourceNames {
+  return {
+    valueKey: `${tag}:${id}`,
+    lockKey: `${tag}/lock:${id}`,
+    notifChannel: `${tag}${NOTIF_INFIX}${id}`,
+    failChannel: `${tag}${FAIL_INFIX}${id}`,
+  };
+}
+
+/**
+ * The one pattern a process subscribes to per tag: it covers `T/notif:*` and `T/fail:*`. Tags cannot hold
+ * glob characters, but a backslash would still escape the next character, so escape everything special.
+ */
+export function tagPattern(tag: string): string {
+  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}/*`;
+}
+
+/** What a message on a tag's pattern is about; `undefined` for channels that are not ours. */
+export type ChannelMessage = { kind: 'value' | 'failure'; tag: string; id: string };
+
+export function parseChannel(channel: string): ChannelMessage | undefined {
+  const slash = channel.indexOf('/');
+  if (slash <= 0) return undefined;
+  const tag = channel.slice(0, slash);
+  if (channel.startsWith(NOTIF_INFIX, slash)) {
+    return { kind: 'value', tag, id: channel.slice(slash + NOTIF_INFIX.length) };
+  }
+  if (channel.startsWith(FAIL_INFIX, slash)) {
+    return { kind: 'failure', tag, id: channel.slice(slash + FAIL_INFIX.length) };
+  }
+  return undefined;
+}
+
+/** Longest error message carried to other processes; the rest stays in the computing process. */
+const MAX_REMOTE_MESSAGE = 2_000;
+
+/** Encodes what other processes learn of a failed computation. Never throws. */
+export function encodeFailure(error: unknown): string {
+  const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as Record<
+    string,
+    unknown
+  >;
+  const failure: RemoteFailure = {
+    name: typeof e.name === 'string' ? e.name : 'Error',
+    message: String(e.message ?? 'computation failed').slice(0, MAX_REMOTE_MESSAGE),
+  };
+  if (typeof e.code === 'string' || typeof e.code === 'number') failure.code = e.code;
+  const status =
+    typeof e.getStatus === 'function' ? safely(() => (e.getStatus as () => unknown)()) : e.status;
+  const statusCode = status ?? e.statusCode;
+  if (typeof statusCode === 'number') failure.status = statusCode;
+  const response =
+    typeof e.getResponse === 'function' ? safely(() => (e.getResponse as () => unknown)()) : undefined;
+  if (response !== undefined) {
+    const json = safely(() => JSON.stringify(response));
+    if (typeof json === 'string' && json.length <= 16_384) failure.response = JSON.parse(json);
+  }
+  return JSON.stringify({ memolock: 1, failure });
+}
+
+/** Decodes a failure notice; anything malformed still reads as a failure, never as a crash. */
+export function decodeFailure(payload: string): RemoteFailure {
+  const parsed = safely(() => JSON.parse(payload)) as { failure?: RemoteFailure } | undefined;
+  const failure = parsed?.failure;
+  if (failure && typeof failure.message === 'string' && typeof failure.name === 'string') return failure;
+  return { name: 'Error', message: 'computation failed (unreadable failure notice)' };
+}
+
+function safely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}

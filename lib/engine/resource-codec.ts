@@ -1,0 +1,110 @@
+/**
+ * What both engines do with a computation's result before it is stored, and with a stored string after it
+ * is read: validate `{ value, ttl }`, encode, decode, each failure as a clear `MemoLockError`.
+ */
+import { MemoLockInvalidResultError, MemoLockSerializationError } from '../errors';
+import { describe, Messages } from '../memolock.messages';
+import type {
+  MemoLockBehaviourOptions,
+  MemoLockOptions,
+  OnComputeError,
+  OnRedisError,
+} from './memolock-engine.interface';
+import { resourceNames, type ResourceNames } from './protocol';
+import { type MemoLockSerializer, resolveSerializer } from './serializer';
+import { assertBehaviourOptions, assertTag, assertTagOptions, toRedisMs } from './validation';
+
+/** A tag's options with the engine's defaults filled in. */
+export interface ResolvedTagOptions {
+  tag: string;
+  lockTimeout: number;
+  serializer: MemoLockSerializer;
+  onRedisError: OnRedisError;
+  onComputeError: OnComputeError;
+  names(id: string): ResourceNames;
+}
+
+/** Defaults every engine starts from. */
+export const DEFAULT_BEHAVIOUR = { onRedisError: 'compute', onComputeError: 'reject' } as const;
+
+/** Validates engine-level defaults (`prefix` names them in errors) and resolves their serializer. */
+export function resolveEngineDefaults(options: MemoLockBehaviourOptions, prefix: string) {
+  assertBehaviourOptions(options, prefix);
+  return {
+    serializer: resolveSerializer(options.serializer, `${prefix}.serializer`),
+    onRedisError: options.onRedisError ?? DEFAULT_BEHAVIOUR.onRedisError,
+    onComputeError: options.onComputeError ?? DEFAULT_BEHAVIOUR.onComputeError,
+  };
+}
+
+/** Validates `memoLock(tag, options)` and merges it over the engine's defaults. */
+export function resolveTagOptions(
+  tag: unknown,
+  options: unknown,
+  defaults: ReturnType<typeof resolveEngineDefaults>,
+): ResolvedTagOptions {
+  assertTag(tag);
+  assertTagOptions(options);
+  const o = options as MemoLockOptions;
+  return {
+    tag,
+    lockTimeout: o.lockTimeout,
+    serializer:
+      o.serializer === undefined
+        ? defaults.serializer
+        : resolveSerializer(o.serializer, 'options.serializer'),
+    onRedisError: o.onRedisError ?? defaults.onRedisError,
+    onComputeError: o.onComputeError ?? defaults.onComputeError,
+    names: (id) => resourceNames(tag, id),
+  };
+}
+
+/** Runs the computation and validates what it resolves to; returns the encoded value and its ttl in ms. */
+export async function computeValue(
+  tag: ResolvedTagOptions,
+  id: string,
+  compute: () => unknown,
+): Promise<{ encoded: string; ttl: number }> {
+  const result = (await compute()) as { value?: unknown; ttl?: unknown } | undefined;
+  const context = { tag: tag.tag, id };
+  if (typeof result !== 'object' || result === null || !('value' in result)) {
+    throw new MemoLockInvalidResultError(Messages.invalidResult(tag.tag, id, result), context);
+  }
+  const { ttl } = result;
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > Number.MAX_SAFE_INTEGER) {
+    throw new MemoLockInvalidResultError(Messages.invalidTtl(tag.tag, id, ttl), context);
+  }
+  let encoded: unknown;
+  try {
+    encoded = tag.serializer.serialize(result.value);
+  } catch (error) {
+    throw new MemoLockSerializationError(Messages.cannotSerialize(tag.tag, id, reason(error)), {
+      ...context,
+      cause: error,
+    });
+  }
+  if (typeof encoded !== 'string') {
+    throw new MemoLockSerializationError(
+      Messages.cannotSerialize(tag.tag, id, `serialize() must return a string, got ${describe(encoded)}`),
+      context,
+    );
+  }
+  return { encoded, ttl: toRedisMs(ttl) };
+}
+
+/** Decodes a stored or published string; a string the serializer cannot read is a clear error, never a crash. */
+export function decodeValue(tag: ResolvedTagOptions, id: string, raw: string): unknown {
+  try {
+    return tag.serializer.deserialize(raw);
+  } catch (error) {
+    throw new MemoLockSerializationError(Messages.cannotDeserialize(tag.tag, id, reason(error)), {
+      tag: tag.tag,
+      id,
+      cause: error,
+    });
+  }
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

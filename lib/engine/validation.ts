@@ -1,0 +1,73 @@
+import { MemoLockArgumentError } from '../errors';
+import { Messages } from '../memolock.messages';
+import type { MemoLockBehaviourOptions, MemoLockOptions } from './memolock-engine.interface';
+
+/** Longest id, in UTF-8 bytes: keeps keys, channels and messages small and bounded. */
+export const MAX_ID_BYTES = 1024;
+/** Longest wait a timer can express: Node fires longer `setTimeout`s at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+// Glob metacharacters would let a tag's pattern subscription match other tags; ':' and '/' separate the
+// parts of the protocol names, so a tag holding one could collide with another tag's keys.
+const FORBIDDEN_TAG_CHARACTERS = /[*?[\]:/]/;
+
+function fail(argument: string, expectation: string, got: unknown): never {
+  throw new MemoLockArgumentError(argument, Messages.invalidArgument(argument, expectation, got));
+}
+
+export function assertTag(tag: unknown): asserts tag is string {
+  if (typeof tag !== 'string' || tag.length === 0) fail('tag', 'expected a non-empty string', tag);
+  if (FORBIDDEN_TAG_CHARACTERS.test(tag)) fail('tag', 'must not contain * ? [ ] : or /', tag);
+}
+
+export function assertId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0) fail('id', 'expected a non-empty string', id);
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short ids skip the byte count.
+  if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
+    fail('id', `expected at most ${MAX_ID_BYTES} bytes of UTF-8`, id);
+  }
+}
+
+/** A positive finite number of milliseconds, at most `max`. */
+export function assertDuration(
+  argument: string,
+  value: unknown,
+  max = Number.MAX_SAFE_INTEGER,
+): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    fail(argument, 'expected a positive finite number of milliseconds', value);
+  }
+  if (value > max) fail(argument, `expected at most ${max} ms`, value);
+}
+
+export function assertFunction(
+  argument: string,
+  value: unknown,
+): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== 'function') fail(argument, 'expected a function', value);
+}
+
+function assertOneOf(argument: string, value: unknown, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value as string)) {
+    fail(argument, `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+  }
+}
+
+/** Validates the behaviour options shared by engines and tags; `prefix` names where they came from. */
+export function assertBehaviourOptions(options: MemoLockBehaviourOptions, prefix: string): void {
+  assertOneOf(`${prefix}.onRedisError`, options.onRedisError, ['throw', 'compute']);
+  assertOneOf(`${prefix}.onComputeError`, options.onComputeError, ['reject', 'retry']);
+}
+
+export function assertTagOptions(options: unknown): asserts options is MemoLockOptions {
+  if (typeof options !== 'object' || options === null)
+    fail('options', 'expected an object with lockTimeout', options);
+  const o = options as MemoLockOptions;
+  assertDuration('options.lockTimeout', o.lockTimeout);
+  assertBehaviourOptions(o, 'options');
+}
+
+/** Time-to-live as Redis takes it: whole milliseconds, at least 1. */
+export function toRedisMs(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}

@@ -1,0 +1,43 @@
+/** Every message this package shows, as small factories, so that wording stays consistent and greppable. */
+
+const where = (tag: string, id: string) => `resource "${tag}:${id}"`;
+
+export const Messages = {
+  invalidArgument: (argument: string, expectation: string, got: unknown) =>
+    `Invalid argument "${argument}": ${expectation}, got ${describe(got)}.`,
+  timeout: (tag: string, id: string, timeout: number) =>
+    `Timed out after ${timeout} ms waiting for ${where(tag, id)}.`,
+  renewLost: (tag: string, id: string) =>
+    `Cannot renew the lock of ${where(tag, id)}: this caller no longer holds it (its lease expired or another caller took it over).`,
+  closed: () => 'The MemoLock engine is closed.',
+  closedWhileWaiting: (tag: string, id: string) =>
+    `The MemoLock engine was closed while waiting for ${where(tag, id)}.`,
+  cannotSerialize: (tag: string, id: string, reason: string) =>
+    `Cannot serialize the value computed for ${where(tag, id)}: ${reason}.`,
+  cannotDeserialize: (tag: string, id: string, reason: string) =>
+    `Cannot deserialize the value stored for ${where(tag, id)}: ${reason}.`,
+  invalidTtl: (tag: string, id: string, ttl: unknown) =>
+    `The computation for ${where(tag, id)} returned an invalid ttl: expected a positive finite number of milliseconds, got ${describe(ttl)}.`,
+  invalidResult: (tag: string, id: string, got: unknown) =>
+    `The computation for ${where(tag, id)} must resolve to { value, ttl }, got ${describe(got)}.`,
+  redisFailed: (tag: string, id: string, reason: string) =>
+    `Redis failed while serving ${where(tag, id)}: ${reason}`,
+  redisCommandTimeout: (command: string, ms: number) => `Redis did not answer ${command} within ${ms} ms.`,
+  redisNotConnected: (status: string) => `the Redis connection is ${status}.`,
+  remoteFailure: (tag: string, id: string, message: string) =>
+    `The computation of ${where(tag, id)} failed in another process: ${message}`,
+};
+
+/** A short, safe description of a value for error messages (never the value itself when it is large). */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') {
+    return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+}

@@ -1,0 +1,60 @@
+/**
+ * A separate OS process running the engine against the test's Redis: `node -r tsx/cjs peer-process.ts URL`.
+ * It takes requests over IPC, runs them with several concurrent callers, and answers with what each got.
+ */
+import Redis from 'ioredis';
+import { MemoLockRemoteComputationError, RedisMemoLockEngine } from '../../lib';
+import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
+
+const client = new Redis(process.argv[2], { maxRetriesPerRequest: 1 });
+client.on('error', () => undefined);
+const engine = new RedisMemoLockEngine({ client });
+const send = (message: PeerMessage) => process.send!(message);
+
+async function call(request: PeerRequest): Promise<CallResult> {
+  const handle = engine.memoLock(request.tag, {
+    lockTimeout: request.lockTimeout,
+    onComputeError: request.onComputeError,
+  });
+  let computed = false;
+  const started = Date.now();
+  try {
+    const value = await handle.getResource(request.id, request.timeout, async () => {
+      computed = true;
+      send({ type: 'computing', id: request.id });
+      if (request.behaviour === 'crash') process.kill(process.pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, request.workMs));
+      if (request.behaviour === 'fail')
+        throw Object.assign(new Error(`boom in ${process.pid}`), { status: 503 });
+      return { value: request.value, ttl: request.ttl };
+    });
+    return { ok: true, value, computed, ms: Date.now() - started };
+  } catch (e) {
+    const error = e as Error & { code?: string };
+    return {
+      ok: false,
+      computed,
+      ms: Date.now() - started,
+      error: {
+        name: error.name,
+        code: error.code,
+        message: error.message,
+        remoteStatus: e instanceof MemoLockRemoteComputationError ? e.remote.status : undefined,
+      },
+    };
+  }
+}
+
+process.on('message', (message: { reqId: number; request: PeerRequest } | 'exit') => {
+  if (message === 'exit') {
+    void engine
+      .close()
+      .then(() => client.quit())
+      .then(() => process.exit(0));
+    return;
+  }
+  const calls = Array.from({ length: message.request.callers }, () => call(message.request));
+  void Promise.all(calls).then((results) => send({ type: 'results', reqId: message.reqId, results }));
+});
+
+client.once('ready', () => send({ type: 'ready' }));

@@ -1,0 +1,61 @@
+/** Spawns peer processes (real OS processes) that run the engine against the test's Redis. */
+import { type ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
+import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
+
+export interface Peer {
+  readonly pid: number;
+  run(request: PeerRequest): Promise<CallResult[]>;
+  /** Resolves when this peer starts computing. */
+  computing(): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Closes the peer's engine and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+export async function spawnPeer(redisUrl: string): Promise<Peer> {
+  const child: ChildProcess = fork(join(__dirname, 'peer-process.ts'), [redisUrl], {
+    execArgv: ['--require', 'tsx/cjs'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, (results: CallResult[]) => void>();
+  const computingWaiters: Array<() => void> = [];
+  let nextId = 0;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.on('message', (message: PeerMessage) => {
+    if (message.type === 'results') pending.get(message.reqId)?.(message.results);
+    if (message.type === 'computing') computingWaiters.splice(0).forEach((w) => w());
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', (m: PeerMessage) =>
+      m.type === 'ready' ? resolve() : reject(new Error('peer failed')),
+    );
+    child.once('exit', (code) => reject(new Error(`peer exited with ${code} before ready`)));
+  });
+  return {
+    pid: child.pid!,
+    run(request) {
+      const reqId = nextId++;
+      return new Promise<CallResult[]>((resolve, reject) => {
+        pending.set(reqId, resolve);
+        child.send({ reqId, request });
+        exited.then(() => reject(new Error(`peer ${child.pid} exited`)));
+      });
+    },
+    computing: () => new Promise<void>((resolve) => computingWaiters.push(resolve)),
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null && child.connected) child.send('exit');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export function spawnPeers(redisUrl: string, count: number): Promise<Peer[]> {
+  return Promise.all(Array.from({ length: count }, () => spawnPeer(redisUrl)));
+}
