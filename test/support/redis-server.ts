@@ -4,8 +4,9 @@
  * (fault tests then skip themselves, since they cannot break a server they do not own).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
+import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib';
 
 export interface TestRedis {
   readonly url: string;
@@ -14,6 +15,8 @@ export interface TestRedis {
   readonly owned: boolean;
   /** A new client with settings that fail fast, closed by {@link stop}. */
   client(options?: RedisOptions): Redis;
+  /** A new engine on a new client (unless `options.client` is given), closed by {@link stop} even if a test fails. */
+  engine(options?: Partial<RedisMemoLockEngineOptions>): RedisMemoLockEngine;
   kill(): Promise<void>;
   pause(): void;
   resume(): void;
@@ -46,28 +49,27 @@ function hasRedisServer(): boolean {
   }
 }
 
+/** One PING over a plain socket: true on +PONG (a paused or starting server answers nothing or refuses). */
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
 export async function waitForPing(port: number, deadlineMs = 10_000): Promise<void> {
   const until = Date.now() + deadlineMs;
-  while (true) {
-    const probe = new Redis({
-      port,
-      host: '127.0.0.1',
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > until)
-        throw new Error(`redis-server on port ${port} did not answer PING within ${deadlineMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  while (!(await pingOnce(port))) {
+    if (Date.now() > until)
+      throw new Error(`redis-server on port ${port} did not answer PING within ${deadlineMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -101,6 +103,7 @@ function exited(child: ChildProcess): Promise<void> {
 /** Starts a redis-server of this test's own, or uses REDIS_URL. */
 export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const clients = new Set<Redis>();
+  const engines = new Set<RedisMemoLockEngine>();
   const makeClient =
     (url: string) =>
     (options: RedisOptions = {}) => {
@@ -109,7 +112,16 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       clients.add(client);
       return client;
     };
+  const makeEngine =
+    (client: (options?: RedisOptions) => Redis) =>
+    (options: Partial<RedisMemoLockEngineOptions> = {}) => {
+      const engine = new RedisMemoLockEngine({ client: options.client ?? client(), ...options });
+      engines.add(engine);
+      return engine;
+    };
   const closeClients = async () => {
+    await Promise.all([...engines].map((e) => e.close()));
+    engines.clear();
     for (const c of clients) c.disconnect();
     clients.clear();
   };
@@ -124,6 +136,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       port: Number(new URL(url).port || 6379),
       owned: false,
       client: makeClient(url),
+      engine: makeEngine(makeClient(url)),
       kill: async () => unsupported(),
       pause: unsupported,
       resume: unsupported,
@@ -135,6 +148,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
 
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  const client = makeClient(url);
   let child = launch(port, extraArgs);
   await waitForPing(port);
   const kill = async () => {
@@ -145,7 +159,8 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
     url,
     port,
     owned: true,
-    client: makeClient(url),
+    client,
+    engine: makeEngine(client),
     kill,
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
