@@ -32,6 +32,16 @@ export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
 const DEFAULT_COMMAND_TIMEOUT = 1_000;
 
 /**
+ * The engine's own subscriber connection. ioredis's disconnect() arms a timer (`disconnectTimeout`, 2 s by
+ * default) that only the socket's close clears; closed while reconnecting, the socket is already gone and
+ * the timer would hold the process for 2 s after close(). A subscriber has nothing to flush, so keep it short.
+ */
+function duplicateForSubscriber(client: Redis | Cluster): Redis | Cluster {
+  if (client.isCluster) return (client as Cluster).duplicate();
+  return (client as Redis).duplicate({ disconnectTimeout: 50 });
+}
+
+/**
  * MemoLock over Redis, wire-compatible with the Go and C# `redis-memolock`: keys `T:I`, locks `T/lock:I`,
  * notifications on `T/notif:I`. Framework-free: usable without Nest.
  *
@@ -73,7 +83,7 @@ export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
     assertDuration('options.commandTimeout', this.#commandTimeout, MAX_TIMER_MS);
     this.#defaults = resolveEngineDefaults(options, 'options');
     this.#client = defineMemoLockCommands(options.client);
-    this.#hub = new NotificationHub(() => (options.client as Redis).duplicate(), this.#commandTimeout);
+    this.#hub = new NotificationHub(() => duplicateForSubscriber(options.client), this.#commandTimeout);
   }
 
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {

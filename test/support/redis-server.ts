@@ -122,7 +122,14 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const closeClients = async () => {
     await Promise.all([...engines].map((e) => e.close()));
     engines.clear();
-    for (const c of clients) c.disconnect();
+    // ioredis's disconnect() arms a 2 s timer that only the stream's close clears: never call it on a client
+    // that is already closed (a test may have closed it), or the timer outlives the test.
+    await Promise.all(
+      [...clients].map((c) => {
+        if (c.status === 'end') return undefined;
+        return c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect();
+      }),
+    );
     clients.clear();
   };
 
