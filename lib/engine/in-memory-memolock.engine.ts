@@ -1,5 +1,6 @@
-import { MemoLockClosedError, MemoLockRenewError, MemoLockTimeoutError } from '../errors';
+import { MemoLockClosedError, MemoLockRenewError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { Coalescer } from './coalescer';
 import { Flight } from './flight';
 import type {
   MemoLockBehaviourOptions,
@@ -36,7 +37,7 @@ interface Entry {
 export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #entries = new Map<string, Entry>();
-  readonly #flights = new Map<string, Flight<unknown>>();
+  readonly #flights = new Coalescer<{ flight: Flight<unknown>; start(): void }>();
   /** External work waiting for {@link publish}. */
   readonly #deliveries = new Map<string, (encoded: string) => void>();
   #closed = false;
@@ -66,24 +67,22 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
     const key = `${tag.tag}:${id}`;
-    const timeoutError = () =>
-      new MemoLockTimeoutError(Messages.timeout(tag.tag, id, timeout), { tag: tag.tag, id }, timeout);
-    const existing = this.#flights.get(key);
-    if (existing) return existing.join(timeout, timeoutError);
-
-    const flight: Flight<unknown> = new Flight(() => {
-      // Nobody waits any more; a computation already running still finishes and stores its value.
-      if (work.kind === 'external') this.#forget(key, flight);
+    return this.#flights.join(tag.tag, id, timeout, (forget) => {
+      const done = () => {
+        if (forget()) this.#deliveries.delete(key);
+      };
+      // Abandoned by every caller: external work stops waiting; a computation already running still
+      // finishes and stores its value.
+      const flight = new Flight<unknown>(() => work.kind === 'external' && done());
+      const start = () =>
+        void this.#run(tag, id, key, work)
+          .then(
+            (value) => flight.resolve(value),
+            (error: unknown) => flight.reject(error),
+          )
+          .finally(done);
+      return { flight, start };
     });
-    this.#flights.set(key, flight);
-    const result = flight.join(timeout, timeoutError);
-    this.#run(tag, id, key, work)
-      .then(
-        (value) => flight.resolve(value),
-        (error: unknown) => flight.reject(error),
-      )
-      .finally(() => this.#forget(key, flight));
-    return result;
   }
 
   /** @internal */
@@ -96,14 +95,7 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [key, flight] of this.#flights) {
-      flight.abort(
-        new MemoLockClosedError(
-          Messages.closedWhileWaiting(key.split(':')[0], key.slice(key.indexOf(':') + 1)),
-        ),
-      );
-    }
-    this.#flights.clear();
+    this.#flights.closeAll();
     this.#deliveries.clear();
     for (const key of [...this.#entries.keys()]) this.#delete(key);
   }
@@ -130,12 +122,6 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
         throw new MemoLockRenewError(Messages.renewLost(tag.tag, id), { tag: tag.tag, id });
       expiresAt = Date.now() + lockTimeout;
     };
-  }
-
-  #forget(key: string, flight: Flight<unknown>): void {
-    if (this.#flights.get(key) !== flight) return;
-    this.#flights.delete(key);
-    this.#deliveries.delete(key);
   }
 
   #read(key: string): string | undefined {

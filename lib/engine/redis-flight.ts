@@ -35,7 +35,7 @@ export class RedisFlight implements Watcher {
   readonly #id: string;
   readonly #names: ResourceNames;
   readonly #work: HandleWork;
-  readonly #onDone: () => void;
+  readonly #onDone: () => unknown;
   /** The most important event since the flight last looked: a value beats a failure beats a recheck. */
   #mailbox: HubEvent | undefined;
   #wake: (() => void) | undefined;
@@ -46,7 +46,13 @@ export class RedisFlight implements Watcher {
   /** External work: the token of the lock this flight took before starting the other program. */
   #heldToken: string | undefined;
 
-  constructor(ctx: FlightContext, tag: ResolvedTagOptions, id: string, work: HandleWork, onDone: () => void) {
+  constructor(
+    ctx: FlightContext,
+    tag: ResolvedTagOptions,
+    id: string,
+    work: HandleWork,
+    onDone: () => unknown,
+  ) {
     this.#ctx = ctx;
     this.#tag = tag;
     this.#id = id;

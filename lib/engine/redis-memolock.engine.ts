@@ -1,10 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import {
-  MemoLockArgumentError,
-  MemoLockClosedError,
-  MemoLockRedisError,
-  MemoLockTimeoutError,
-} from '../errors';
+import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
 import type { MemoLockBehaviourOptions, MemoLockEngine, MemoLockHandle } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
@@ -12,6 +7,7 @@ import { NotificationHub } from './notification-hub';
 import { callRedis } from './redis-call';
 import { defineMemoLockCommands, type MemoLockClient } from './redis-commands';
 import { RedisFlight } from './redis-flight';
+import { Coalescer } from './coalescer';
 import { resolveEngineDefaults, type ResolvedTagOptions, resolveTagOptions } from './resource-codec';
 import { assertDuration, MAX_TIMER_MS } from './validation';
 
@@ -56,8 +52,7 @@ export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   readonly #hub: NotificationHub;
   readonly #commandTimeout: number;
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
-  /** In-process coalescing: one flight per resource key `T:I`. */
-  readonly #flights = new Map<string, RedisFlight>();
+  readonly #flights = new Coalescer<RedisFlight>();
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -103,25 +98,13 @@ export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   /** @internal */
   obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
-    const key = `${tag.tag}:${id}`;
-    const timeoutError = () =>
-      new MemoLockTimeoutError(Messages.timeout(tag.tag, id, timeout), { tag: tag.tag, id }, timeout);
-    const existing = this.#flights.get(key);
-    if (existing) return existing.flight.join(timeout, timeoutError);
-
-    const flight: RedisFlight = new RedisFlight(
-      { client: this.#client, hub: this.#hub, commandTimeout: this.#commandTimeout },
-      tag,
+    const context = { client: this.#client, hub: this.#hub, commandTimeout: this.#commandTimeout };
+    return this.#flights.join(
+      tag.tag,
       id,
-      work,
-      () => {
-        if (this.#flights.get(key) === flight) this.#flights.delete(key);
-      },
+      timeout,
+      (forget) => new RedisFlight(context, tag, id, work, forget),
     );
-    this.#flights.set(key, flight);
-    const result = flight.flight.join(timeout, timeoutError);
-    flight.start();
-    return result;
   }
 
   /** @internal */
@@ -147,16 +130,7 @@ export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [key, flight] of this.#flights) {
-      const [tag, ...rest] = key.split(':');
-      flight.flight.abort(
-        new MemoLockClosedError(Messages.closedWhileWaiting(tag, rest.join(':')), {
-          tag,
-          id: rest.join(':'),
-        }),
-      );
-    }
-    this.#flights.clear();
+    this.#flights.closeAll();
     await this.#hub.close();
   }
 }
