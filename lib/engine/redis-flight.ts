@@ -122,7 +122,12 @@ export class RedisFlight implements Watcher {
         if (error === ABANDONED) throw error;
         return this.#redisFailed(error);
       }
-      if (event === 'takeover' || event.type === 'recheck') continue;
+      if (event === 'takeover') {
+        // The lease ran out (ours too, for external work): take the lock again, start the work again.
+        this.#heldToken = undefined;
+        continue;
+      }
+      if (event.type === 'recheck') continue;
       if (event.type === 'value') return this.#value(event.raw);
       if (this.#tag.onComputeError === 'retry') continue;
       throw new MemoLockRemoteComputationError(

@@ -196,6 +196,23 @@ describe('RedisMemoLockEngine in one process', () => {
     expect(await admin.exists(`${tag}/lock:word`)).toBe(0); // released once the value came
   });
 
+  it('starts external work again when the other program misses the lease, without spinning on Redis', async () => {
+    const tag = freshTag();
+    const handle = engine.memoLock<string>(tag, { lockTimeout: 300, serializer: 'raw' });
+    const worker = redis.client();
+    let starts = 0;
+    await resetStats(admin);
+    const value = await handle.getResourceExternal('slow', 5_000, () => {
+      // The first start is lost (the worker died); the second delivers.
+      if (++starts === 2)
+        void worker.set(`${tag}:slow`, 'second').then(() => worker.publish(`${tag}/notif:slow`, 'second'));
+    });
+    expect(value).toBe('second');
+    expect(starts).toBe(2);
+    const stats = await commandStats(admin);
+    expect(stats.pttl).toBeLessThanOrEqual(4); // one lease check per lease, not a busy loop
+  });
+
   it('invalidates a cached value', async () => {
     const tag = freshTag();
     const handle = engine.memoLock(tag, { lockTimeout: 1_000 });
