@@ -4,8 +4,7 @@ import {
   MemoLockRenewError,
   MemoLockTimeoutError,
 } from '../../lib';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/sleep';
 
 describe('InMemoryMemoLockEngine', () => {
   let engine: InMemoryMemoLockEngine;

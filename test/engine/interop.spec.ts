@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import type Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { sleep } from '../support/sleep';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('interoperability with plain-Redis peers (the Go/C# protocol)', () => {
   let redis: TestRedis;

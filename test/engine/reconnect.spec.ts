@@ -3,8 +3,7 @@
  * reconnect, so that a waiter still gets a value published in the gap.
  */
 import { startRedis, type TestRedis } from '../support/redis-server';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/sleep';
 
 describe('subscriber connection lost while callers wait', () => {
   let redis: TestRedis;

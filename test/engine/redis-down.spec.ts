@@ -5,8 +5,7 @@
 import Redis from 'ioredis';
 import { MemoLockRedisError, MemoLockTimeoutError } from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/sleep';
 
 describe('Redis unavailable', () => {
   let redis: TestRedis;

@@ -6,8 +6,7 @@ import {
   RedisMemoLockEngine,
 } from '../../lib';
 import { commandStats, resetStats, startRedis, type TestRedis } from '../support/redis-server';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/sleep';
 
 describe('RedisMemoLockEngine in one process', () => {
   let redis: TestRedis;

@@ -6,8 +6,7 @@ import {
   RedisMemoLockEngine,
 } from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/sleep';
 
 describe('serializers, through Redis', () => {
   let redis: TestRedis;
