@@ -7,6 +7,8 @@ export type {
   MemoLockEngine,
   MemoLockHandle,
   MemoLockOptions,
+  MemoLockOutcome,
+  MemoLockStatus,
   OnComputeError,
   OnRedisError,
   RenewableComputation,

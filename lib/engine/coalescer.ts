@@ -7,8 +7,8 @@ import { Messages } from '../memolock.messages';
 import type { Flight } from './flight';
 
 /** Something that obtains one resource for the callers of its flight. */
-export interface Flown {
-  readonly flight: Flight<unknown>;
+export interface Flown<T = unknown> {
+  readonly flight: Flight<T>;
   start(): void;
 }
 
@@ -18,7 +18,7 @@ interface Slot<F> {
   flown: F;
 }
 
-export class Coalescer<F extends Flown> {
+export class Coalescer<F extends Flown<T>, T = F extends Flown<infer R> ? R : never> {
   readonly #slots = new Map<string, Slot<F>>();
 
   /** Resources with a flight under way. */
@@ -30,7 +30,7 @@ export class Coalescer<F extends Flown> {
    * Joins the flight of `tag:id`, or starts one made by `create`. The flight calls `forget()` once it no
    * longer takes callers; `forget()` returns false when it was forgotten already.
    */
-  join(tag: string, id: string, timeout: number, create: (forget: () => boolean) => F): Promise<unknown> {
+  join(tag: string, id: string, timeout: number, create: (forget: () => boolean) => F): Promise<T> {
     const key = `${tag}:${id}`;
     const timeoutError = () =>
       new MemoLockTimeoutError(Messages.timeout(tag, id, timeout), { tag, id }, timeout);

@@ -9,7 +9,7 @@ import type {
   MemoLockOptions,
   RenewLock,
 } from './memolock-engine.interface';
-import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
+import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
 import {
   computeValue,
   decodeValue,
@@ -37,7 +37,7 @@ interface Entry {
 export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #entries = new Map<string, Entry>();
-  readonly #flights = new Coalescer<{ flight: Flight<unknown>; start(): void }>();
+  readonly #flights = new Coalescer<{ flight: Flight<Obtained>; start(): void }>();
   /** External work waiting for {@link publish}. */
   readonly #deliveries = new Map<string, (encoded: string) => void>();
   #closed = false;
@@ -64,7 +64,7 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   }
 
   /** @internal */
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<unknown> {
+  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
     const key = `${tag.tag}:${id}`;
     return this.#flights.join(tag.tag, id, timeout, (forget) => {
@@ -73,7 +73,7 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
       };
       // Abandoned by every caller: external work stops waiting; a computation already running still
       // finishes and stores its value.
-      const flight = new Flight<unknown>(() => work.kind === 'external' && done());
+      const flight = new Flight<Obtained>(() => work.kind === 'external' && done());
       const start = () =>
         void this.#run(tag, id, key, work)
           .then(
@@ -100,17 +100,17 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
     for (const key of [...this.#entries.keys()]) this.#delete(key);
   }
 
-  async #run(tag: ResolvedTagOptions, id: string, key: string, work: HandleWork): Promise<unknown> {
+  async #run(tag: ResolvedTagOptions, id: string, key: string, work: HandleWork): Promise<Obtained> {
     const hit = this.#read(key);
-    if (hit !== undefined) return decodeValue(tag, id, hit);
+    if (hit !== undefined) return { value: decodeValue(tag, id, hit), status: 'hit' };
     if (work.kind === 'external') {
       const delivered = new Promise<string>((resolve) => this.#deliveries.set(key, resolve));
       await work.start();
-      return decodeValue(tag, id, await delivered);
+      return { value: decodeValue(tag, id, await delivered), status: 'stored' };
     }
     const { encoded, ttl } = await computeValue(tag, id, () => work.compute(this.#lease(tag, id)));
     if (!this.#closed) this.#store(key, encoded, ttl);
-    return decodeValue(tag, id, encoded);
+    return { value: decodeValue(tag, id, encoded), status: 'stored' };
   }
 
   /** The computation's lease: like the Redis lock, it runs out after lockTimeout unless renewed. */

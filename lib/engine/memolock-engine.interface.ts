@@ -40,6 +40,19 @@ export type OnComputeError = 'reject' | 'retry';
 /** `'json'` (default), `'raw'` (strings byte for byte, the Go/C# format) or your own serializer. */
 export type SerializerOption = 'json' | 'raw' | MemoLockSerializer;
 
+/**
+ * How a call got its value, in the terms of RFC 9211 `Cache-Status`: `'hit'` (read from the cache at once),
+ * `'stored'` (this call computed and stored it), `'collapsed'` (it waited for another caller's computation,
+ * here or in another process), `'uncached'` (Redis was unavailable and the value was computed without it).
+ */
+export type MemoLockStatus = 'hit' | 'stored' | 'collapsed' | 'uncached';
+
+/** A value and how it was had. */
+export interface MemoLockOutcome<V> {
+  value: V;
+  status: MemoLockStatus;
+}
+
 /** Options shared by an engine (as defaults) and each tag (as overrides). */
 export interface MemoLockBehaviourOptions {
   /** How values are written to and read from Redis. Default `'json'`. */
@@ -86,6 +99,19 @@ export interface MemoLockHandle<T = unknown> {
    * starter included, then waits for that program's `SET` + `PUBLISH`.
    */
   getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V>;
+
+  /**
+   * Like {@link getResourceRenewable}, and also says how the value was had (for `Cache-Status` headers,
+   * metrics and logs).
+   *
+   * @example
+   * const { value, status } = await likes.getResourceWithStatus(id, 10_000, async () => ({ value: await load(), ttl: 5_000 }));
+   */
+  getResourceWithStatus<V extends T = T>(
+    id: string,
+    timeout: number,
+    compute: RenewableComputation<V>,
+  ): Promise<MemoLockOutcome<V>>;
 
   /** Drops the cached value of `id`; the next call computes it again. */
   invalidate(id: string): Promise<void>;

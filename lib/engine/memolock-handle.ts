@@ -6,6 +6,8 @@ import type {
   Computation,
   ExternalComputation,
   MemoLockHandle,
+  MemoLockOutcome,
+  MemoLockStatus,
   RenewableComputation,
 } from './memolock-engine.interface';
 import type { ResolvedTagOptions } from './resource-codec';
@@ -16,9 +18,15 @@ export type HandleWork =
   | { kind: 'compute'; compute: RenewableComputation<unknown> }
   | { kind: 'external'; start: ExternalComputation };
 
+/** What an engine resolves a call's flight with. */
+export interface Obtained {
+  value: unknown;
+  status: MemoLockStatus;
+}
+
 /** The engine behind a handle. */
 export interface MemoLockBackend {
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<unknown>;
+  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained>;
   invalidate(tag: ResolvedTagOptions, id: string): Promise<void>;
 }
 
@@ -39,23 +47,43 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     return this.#options.lockTimeout;
   }
 
-  getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
-    return this.#obtain(id, timeout, 'compute', compute, () => ({
-      kind: 'compute',
-      compute: () => compute(),
-    }));
+  async getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
+    const work: HandleWork = { kind: 'compute', compute: () => compute() };
+    return (await this.#obtain(id, timeout, 'compute', compute, work)).value as V;
   }
 
-  getResourceRenewable<V extends T = T>(
+  async getResourceRenewable<V extends T = T>(
     id: string,
     timeout: number,
     compute: RenewableComputation<V>,
   ): Promise<V> {
-    return this.#obtain(id, timeout, 'compute', compute, () => ({ kind: 'compute', compute }));
+    return (await this.#obtain(id, timeout, 'compute', compute, { kind: 'compute', compute })).value as V;
   }
 
-  getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V> {
-    return this.#obtain(id, timeout, 'start', start, () => ({ kind: 'external', start }));
+  async getResourceExternal<V extends T = T>(
+    id: string,
+    timeout: number,
+    start: ExternalComputation,
+  ): Promise<V> {
+    return (await this.#obtain(id, timeout, 'start', start, { kind: 'external', start })).value as V;
+  }
+
+  async getResourceWithStatus<V extends T = T>(
+    id: string,
+    timeout: number,
+    compute: RenewableComputation<V>,
+  ): Promise<MemoLockOutcome<V>> {
+    let ran = false;
+    const own: RenewableComputation<V> = (renew) => {
+      ran = true;
+      return compute(renew);
+    };
+    const { value, status } = await this.#obtain(id, timeout, 'compute', compute, {
+      kind: 'compute',
+      compute: own,
+    });
+    // A flight computes with its first caller's function: a caller coalesced onto it waited instead.
+    return { value: value as V, status: status === 'stored' && !ran ? 'collapsed' : status };
   }
 
   async invalidate(id: string): Promise<void> {
@@ -63,16 +91,16 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     await this.#backend.invalidate(this.#options, id);
   }
 
-  async #obtain<V>(
+  async #obtain(
     id: string,
     timeout: number,
     fnName: string,
     fn: unknown,
-    work: () => HandleWork,
-  ): Promise<V> {
+    work: HandleWork,
+  ): Promise<Obtained> {
     assertId(id);
     assertDuration('timeout', timeout, MAX_TIMER_MS);
     assertFunction(fnName, fn);
-    return (await this.#backend.obtain(this.#options, id, Math.ceil(timeout), work())) as V;
+    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work);
   }
 }

@@ -8,7 +8,8 @@ import { MemoLockRedisError, MemoLockRemoteComputationError, MemoLockRenewError 
 import { Messages } from '../memolock.messages';
 import type { ExternalComputation, RenewableComputation, RenewLock } from './memolock-engine.interface';
 import { Flight } from './flight';
-import type { HandleWork } from './memolock-handle';
+import type { HandleWork, Obtained } from './memolock-handle';
+import type { MemoLockStatus } from './memolock-engine.interface';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
 import { encodeFailure, type ResourceNames } from './protocol';
 import { callRedis, RedisUnavailableError } from './redis-call';
@@ -29,7 +30,7 @@ const TAKEOVER_MARGIN_MS = 5;
 const ABANDONED = Symbol('abandoned');
 
 export class RedisFlight implements Watcher {
-  readonly flight: Flight<unknown>;
+  readonly flight: Flight<Obtained>;
   readonly #ctx: FlightContext;
   readonly #tag: ResolvedTagOptions;
   readonly #id: string;
@@ -97,13 +98,13 @@ export class RedisFlight implements Watcher {
     this.#onDone();
   }
 
-  async #obtain(): Promise<unknown> {
-    while (true) {
+  async #obtain(): Promise<Obtained> {
+    for (let round = 0; ; round++) {
       if (this.#abandoned) throw ABANDONED;
       let token: string | undefined;
       try {
         const raw = await this.#redis('GET', () => this.#ctx.client.get(this.#names.valueKey));
-        if (raw !== null) return this.#value(raw);
+        if (raw !== null) return this.#value(raw, round === 0 ? 'hit' : 'collapsed');
         if (this.#heldToken === undefined) token = await this.#tryLock();
       } catch (error) {
         return this.#redisFailed(error);
@@ -128,7 +129,7 @@ export class RedisFlight implements Watcher {
         continue;
       }
       if (event.type === 'recheck') continue;
-      if (event.type === 'value') return this.#value(event.raw);
+      if (event.type === 'value') return this.#value(event.raw, 'collapsed');
       if (this.#tag.onComputeError === 'retry') continue;
       throw new MemoLockRemoteComputationError(
         Messages.remoteFailure(this.#tag.tag, this.#id, event.failure.message),
@@ -195,7 +196,7 @@ export class RedisFlight implements Watcher {
     this.#ctx.hub.unwatch(this.#tag.tag, this.#id, this);
   }
 
-  async #computeAsHolder(token: string, compute: RenewableComputation<unknown>): Promise<unknown> {
+  async #computeAsHolder(token: string, compute: RenewableComputation<unknown>): Promise<Obtained> {
     let encoded: string;
     let ttl: number;
     try {
@@ -223,7 +224,7 @@ export class RedisFlight implements Watcher {
       // With 'compute' the value stands and only its caching is lost.
       if (this.#tag.onRedisError === 'throw') throw this.#redisError(error);
     }
-    return this.#value(encoded);
+    return this.#value(encoded, 'stored');
   }
 
   /** Tells the waiters of every process that the computation failed, if this flight still holds the lock. */
@@ -268,26 +269,28 @@ export class RedisFlight implements Watcher {
     }
   }
 
-  #value(raw: string): unknown {
+  /** The value for the callers, and how it was had; external work counts as stored for its starter. */
+  #value(raw: string, status: MemoLockStatus): Obtained {
     const value = decodeValue(this.#tag, this.#id, raw);
+    if (this.#heldToken !== undefined) status = 'stored';
     const token = this.#heldToken;
     if (token !== undefined) {
       // The other program delivered: let the next computation start without waiting for our lease to end.
       this.#heldToken = undefined;
       this.#ctx.client.memolockRelease(this.#names.lockKey, token).catch(() => undefined);
     }
-    return value;
+    return { value, status };
   }
 
   /** Redis failed before a value was had: compute without the cache, or reject, as the tag says. */
-  async #redisFailed(error: unknown): Promise<unknown> {
+  async #redisFailed(error: unknown): Promise<Obtained> {
     if (!(error instanceof RedisUnavailableError)) throw error;
     if (this.#tag.onRedisError === 'throw' || this.#work.kind === 'external') throw this.#redisError(error);
     const compute = this.#work.compute;
     this.#computing = true;
     const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
     const { encoded } = await computeValue(this.#tag, this.#id, () => compute(noRenew));
-    return decodeValue(this.#tag, this.#id, encoded);
+    return { value: decodeValue(this.#tag, this.#id, encoded), status: 'uncached' };
   }
 
   #redisError(error: unknown): MemoLockRedisError {

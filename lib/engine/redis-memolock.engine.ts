@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
 import type { MemoLockBehaviourOptions, MemoLockEngine, MemoLockHandle } from './memolock-engine.interface';
-import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
+import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
 import { NotificationHub } from './notification-hub';
 import { callRedis } from './redis-call';
 import { defineMemoLockCommands, type MemoLockClient } from './redis-commands';
@@ -96,7 +96,7 @@ export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   }
 
   /** @internal */
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<unknown> {
+  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
     const context = { client: this.#client, hub: this.#hub, commandTimeout: this.#commandTimeout };
     return this.#flights.join(

@@ -33,6 +33,11 @@ describe('Redis unavailable', () => {
     );
     expect(values).toEqual(Array(20).fill('fresh'));
     expect(computations).toBe(1);
+    const outcome = await handle.getResourceWithStatus('k2', 5_000, async () => ({
+      value: 'again',
+      ttl: 1_000,
+    }));
+    expect(outcome).toEqual({ value: 'again', status: 'uncached' });
     expect(Date.now() - started).toBeLessThan(5_000);
     await engine.close();
   });

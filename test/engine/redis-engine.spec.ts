@@ -212,6 +212,27 @@ describe('RedisMemoLockEngine in one process', () => {
     expect(stats.pttl).toBeLessThanOrEqual(4); // one lease check per lease, not a busy loop
   });
 
+  it('says how each caller got its value: stored, collapsed (here or elsewhere), hit', async () => {
+    const tag = freshTag();
+    const handle = engine.memoLock<string>(tag, { lockTimeout: 5_000 });
+    const compute = async () => {
+      await sleep(100);
+      return { value: 'v', ttl: 60_000 };
+    };
+    const [first, second] = await Promise.all([
+      handle.getResourceWithStatus('s', 5_000, compute),
+      handle.getResourceWithStatus('s', 5_000, compute),
+    ]);
+    expect([first.status, second.status]).toEqual(['stored', 'collapsed']);
+    expect((await handle.getResourceWithStatus('s', 5_000, compute)).status).toBe('hit');
+
+    await admin.set(`${tag}/lock:remote`, 'elsewhere', 'PX', 5_000);
+    const waiting = handle.getResourceWithStatus('remote', 5_000, compute);
+    await sleep(100);
+    await admin.publish(`${tag}/notif:remote`, '"from elsewhere"');
+    expect(await waiting).toEqual({ value: 'from elsewhere', status: 'collapsed' });
+  });
+
   it('invalidates a cached value', async () => {
     const tag = freshTag();
     const handle = engine.memoLock(tag, { lockTimeout: 1_000 });
