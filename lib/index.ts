@@ -4,7 +4,6 @@ export type {
   Computation,
   ExternalComputation,
   MemoLockBehaviourOptions,
-  MemoLockEngine,
   MemoLockHandle,
   MemoLockOptions,
   MemoLockOutcome,
@@ -15,7 +14,14 @@ export type {
   RenewLock,
   SerializerOption,
 } from './engine/memolock-engine.interface';
+export { MemoLockEngine } from './engine/memolock-engine.interface';
 export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine/serializer';
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
 export { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
+export { MemoLockModule } from './memolock.module';
+export { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
+export type { MemoLockModuleOptions } from './memolock-module-options.interface';
+export { MemoLockService, type MemoLockServiceOptions } from './memolock.service';
+export { MemoLocked, type MemoLockedOptions } from './memo-locked.decorator';
+export { MemoLockInterceptor } from './memolock.interceptor';

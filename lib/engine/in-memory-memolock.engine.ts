@@ -2,12 +2,12 @@ import { MemoLockClosedError, MemoLockRenewError } from '../errors';
 import { Messages } from '../memolock.messages';
 import { Coalescer } from './coalescer';
 import { Flight } from './flight';
-import type {
-  MemoLockBehaviourOptions,
+import {
+  type MemoLockBehaviourOptions,
   MemoLockEngine,
-  MemoLockHandle,
-  MemoLockOptions,
-  RenewLock,
+  type MemoLockHandle,
+  type MemoLockOptions,
+  type RenewLock,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
 import {
@@ -34,7 +34,7 @@ interface Entry {
  * const engine = new InMemoryMemoLockEngine();
  * const likes = engine.memoLock('likes', { lockTimeout: 5_000 });
  */
-export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
+export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #entries = new Map<string, Entry>();
   readonly #flights = new Coalescer<{ flight: Flight<Obtained>; start(): void }>();
@@ -43,6 +43,7 @@ export class InMemoryMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   #closed = false;
 
   constructor(options: MemoLockBehaviourOptions = {}) {
+    super();
     this.#defaults = resolveEngineDefaults(options, 'options');
   }
 

@@ -117,10 +117,14 @@ export interface MemoLockHandle<T = unknown> {
   invalidate(id: string): Promise<void>;
 }
 
-/** What `RedisMemoLockEngine` and `InMemoryMemoLockEngine` have in common. */
-export interface MemoLockEngine {
+/**
+ * What `RedisMemoLockEngine` and `InMemoryMemoLockEngine` have in common. A class rather than an interface so
+ * that it can be a dependency-injection token: in Nest, inject `MemoLockEngine` to get whichever engine the
+ * module built.
+ */
+export abstract class MemoLockEngine {
   /** The handle of resource tag `tag`. Validates the tag and options at once. */
-  memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T>;
+  abstract memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T>;
   /** Rejects every pending call with `MemoLockClosedError` and releases what the engine opened. Idempotent. */
-  close(): Promise<void>;
+  abstract close(): Promise<void>;
 }

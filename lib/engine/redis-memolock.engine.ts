@@ -1,7 +1,11 @@
 import type { Cluster, Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
-import type { MemoLockBehaviourOptions, MemoLockEngine, MemoLockHandle } from './memolock-engine.interface';
+import {
+  type MemoLockBehaviourOptions,
+  MemoLockEngine,
+  type MemoLockHandle,
+} from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
 import { NotificationHub } from './notification-hub';
 import { callRedis } from './redis-call';
@@ -47,7 +51,7 @@ function duplicateForSubscriber(client: Redis | Cluster): Redis | Cluster {
  * const v = await likes.getResource('kristoff', 10_000, async () => ({ value: await load(), ttl: 5_000 }));
  * await engine.close();
  */
-export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
+export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
   readonly #client: MemoLockClient;
   readonly #hub: NotificationHub;
   readonly #commandTimeout: number;
@@ -56,6 +60,7 @@ export class RedisMemoLockEngine implements MemoLockEngine, MemoLockBackend {
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
+    super();
     if (typeof options !== 'object' || options === null) {
       throw new MemoLockArgumentError(
         'options',

@@ -1,0 +1,20 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { MemoLockBehaviourOptions } from './engine/memolock-engine.interface';
+
+/**
+ * Options of `MemoLockModule.forRoot()` / `forRootAsync()`.
+ *
+ * @example
+ * MemoLockModule.forRoot({ redis: 'redis://127.0.0.1:6379', lockTimeout: 5_000, isGlobal: true })
+ */
+export interface MemoLockModuleOptions extends MemoLockBehaviourOptions {
+  /**
+   * Where values live: a Redis URL or ioredis options (the module opens the connection and closes it on
+   * shutdown), an ioredis `Redis`/`Cluster` you own (left open), or `'memory'` for the in-process engine.
+   */
+  redis: string | RedisOptions | Redis | Cluster | 'memory';
+  /** Default lock lease (ms) for every tag; a decorator or `memoLock()` call may override it. */
+  lockTimeout?: number;
+  /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */
+  commandTimeout?: number;
+}

@@ -1,0 +1,58 @@
+import { type BeforeApplicationShutdown, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { MemoLockEngine } from './engine/memolock-engine.interface';
+import { MEMOLOCK_CONNECTION } from './memolock.constants';
+import { MemoLockExplorer } from './memolock.explorer';
+import { MemoLockInterceptor } from './memolock.interceptor';
+import { ConfigurableMemoLockModule } from './memolock.module-definition';
+import { closeConnection, type MemoLockConnection, memoLockProviders } from './memolock.providers';
+import { MemoLockService } from './memolock.service';
+
+/**
+ * MemoLock for a Nest application: the engine (injectable as `MemoLockEngine`), `MemoLockService`,
+ * `@MemoLocked` on provider methods (wrapped at bootstrap) and controller handlers (through the globally
+ * registered `MemoLockInterceptor`).
+ *
+ * @example
+ * @Module({ imports: [MemoLockModule.forRoot({ redis: 'redis://127.0.0.1:6379', isGlobal: true })] })
+ * export class AppModule {}
+ *
+ * @example
+ * MemoLockModule.forRootAsync({
+ *   imports: [ConfigModule],
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({ redis: config.getOrThrow('REDIS_URL'), lockTimeout: 5_000 }),
+ * })
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    ...memoLockProviders,
+    MemoLockService,
+    MemoLockExplorer,
+    MemoLockInterceptor,
+    { provide: APP_INTERCEPTOR, useExisting: MemoLockInterceptor },
+  ],
+  exports: [MemoLockService, MemoLockEngine, MemoLockInterceptor],
+})
+export class MemoLockModule
+  extends ConfigurableMemoLockModule
+  implements BeforeApplicationShutdown, OnApplicationShutdown
+{
+  constructor(
+    private readonly engine: MemoLockEngine,
+    @Inject(MEMOLOCK_CONNECTION) private readonly connection: MemoLockConnection,
+  ) {
+    super();
+  }
+
+  /** Pending calls reject with `MemoLockClosedError` before the HTTP server waits for their requests. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.engine.close();
+  }
+
+  /** A connection the module opened is closed; one passed in is left to its owner. */
+  async onApplicationShutdown(): Promise<void> {
+    await closeConnection(this.connection);
+  }
+}

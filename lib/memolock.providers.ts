@@ -1,0 +1,77 @@
+/**
+ * How the module turns its options into a Redis connection and an engine.
+ */
+import type { Provider } from '@nestjs/common';
+import Redis, { type Cluster, type RedisOptions } from 'ioredis';
+import { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
+import { MemoLockEngine } from './engine/memolock-engine.interface';
+import { RedisMemoLockEngine } from './engine/redis-memolock.engine';
+import { MemoLockArgumentError } from './errors';
+import { MEMOLOCK_CONNECTION } from './memolock.constants';
+import { Messages } from './memolock.messages';
+import { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
+import type { MemoLockModuleOptions } from './memolock-module-options.interface';
+
+/** The module's connection: `owned` when the module opened it and so closes it on shutdown. */
+export interface MemoLockConnection {
+  client: Redis | Cluster | undefined;
+  owned: boolean;
+}
+
+// ioredis defaults retry a command for up to ~74 s while Redis is down; one retry rejects in ~0.25 s.
+const OPENED_CONNECTION_DEFAULTS: RedisOptions = {
+  maxRetriesPerRequest: 1,
+  connectionName: 'nestjs-memolock',
+};
+
+function isClient(value: unknown): value is Redis | Cluster {
+  return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function';
+}
+
+export function openConnection(redis: MemoLockModuleOptions['redis']): MemoLockConnection {
+  if (redis === 'memory') return { client: undefined, owned: false };
+  if (isClient(redis)) return { client: redis, owned: false };
+  let client: Redis;
+  if (typeof redis === 'string' && redis.length > 0) client = new Redis(redis, OPENED_CONNECTION_DEFAULTS);
+  else if (typeof redis === 'object' && redis !== null)
+    client = new Redis({ ...OPENED_CONNECTION_DEFAULTS, ...redis });
+  else {
+    throw new MemoLockArgumentError(
+      'redis',
+      Messages.invalidArgument(
+        'redis',
+        "expected a Redis URL, ioredis options, a Redis or Cluster instance, or 'memory'",
+        redis,
+      ),
+    );
+  }
+  // Callers learn of failures through their calls (per onRedisError); without a listener ioredis would
+  // print every reconnection attempt.
+  client.on('error', () => undefined);
+  return { client, owned: true };
+}
+
+/** Closes a connection the module opened: QUIT when it is up, otherwise drop it. */
+export async function closeConnection({ client, owned }: MemoLockConnection): Promise<void> {
+  if (!client || !owned || client.status === 'end') return;
+  if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+  else client.disconnect();
+}
+
+export const memoLockProviders: Provider[] = [
+  {
+    provide: MEMOLOCK_CONNECTION,
+    useFactory: (options: MemoLockModuleOptions) => openConnection(options.redis),
+    inject: [MEMOLOCK_MODULE_OPTIONS],
+  },
+  {
+    provide: MemoLockEngine,
+    useFactory: ({ client }: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
+      const { serializer, onRedisError, onComputeError, commandTimeout } = options;
+      return client
+        ? new RedisMemoLockEngine({ client, serializer, onRedisError, onComputeError, commandTimeout })
+        : new InMemoryMemoLockEngine({ serializer, onRedisError, onComputeError });
+    },
+    inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
+  },
+];
