@@ -1,0 +1,139 @@
+/**
+ * @MemoLocked misuse fails when the class is defined (before the app starts), naming the argument and the
+ * method; the explorer wraps each provider method once; derived keys are stable.
+ */
+import { Injectable, Module, Scope } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { MemoLockArgumentError, MemoLocked, MemoLockModule } from '../../lib';
+import { deriveId, stableStringify } from '../../lib/memolock-key';
+
+function defineWith(decorator: MethodDecorator) {
+  class Target {
+    method() {
+      return 1;
+    }
+  }
+  decorator(Target.prototype, 'method', Object.getOwnPropertyDescriptor(Target.prototype, 'method')!);
+}
+
+describe('@MemoLocked misuse', () => {
+  it.each([
+    ['a missing tag', () => MemoLocked(undefined as never, 1_000, 1_000), 'tag'],
+    ['an empty tag', () => MemoLocked('', 1_000, 1_000), 'tag'],
+    ['a tag with a colon', () => MemoLocked('a:b', 1_000, 1_000), 'tag'],
+    ['a zero ttl', () => MemoLocked('t', 0, 1_000), 'ttl'],
+    ['a string ttl', () => MemoLocked('t', '5s' as never, 1_000), 'ttl'],
+    ['a missing timeout', () => MemoLocked('t', 1_000, undefined as never), 'timeout'],
+    [
+      'a negative lockTimeout',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, lockTimeout: -1 }),
+      'lockTimeout',
+    ],
+    [
+      'a key that is not a function',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, key: 'id' as never }),
+      'key',
+    ],
+    [
+      'an unknown serializer',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, serializer: 'xml' as never }),
+      'serializer',
+    ],
+  ])('rejects %s, naming the argument and the method', (_what, make, argument) => {
+    let error: unknown;
+    try {
+      defineWith(make());
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(MemoLockArgumentError);
+    expect(error).toMatchObject({ argument });
+    expect((error as Error).message).toMatch(/^@MemoLocked on Target\.method: /);
+  });
+
+  it('rejects a property, naming it', () => {
+    const decorate = () => {
+      class Target {
+        value = 1;
+      }
+      MemoLocked('t', 1, 1)(Target.prototype, 'value', undefined as never);
+    };
+    expect(decorate).toThrow(/@MemoLocked on Target\.value: it decorates methods only/);
+  });
+});
+
+describe('the explorer', () => {
+  it('wraps a provider method once even when the provider is also reachable through an alias', async () => {
+    let runs = 0;
+    @Injectable()
+    class Counter {
+      @MemoLocked('counter', 60_000, 1_000)
+      async next(id: string) {
+        runs++;
+        return `${id}-${runs}`;
+      }
+    }
+    @Module({ providers: [Counter, { provide: 'CounterAlias', useExisting: Counter }], exports: [Counter] })
+    class CounterModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [MemoLockModule.forRoot({ redis: 'memory' }), CounterModule],
+    }).compile();
+    const app = await moduleRef.init();
+    const counter = app.get(Counter);
+    expect(await counter.next('a')).toBe('a-1');
+    expect(await counter.next('a')).toBe('a-1');
+    expect(app.get('CounterAlias')).toBe(counter);
+    expect(runs).toBe(1);
+    await app.close();
+  });
+
+  it('warns about a request-scoped provider instead of failing silently', async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      @MemoLocked('per-request', 1_000, 1_000)
+      async value() {
+        return 1;
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [MemoLockModule.forRoot({ redis: 'memory' })],
+      providers: [PerRequest],
+    }).compile();
+    const warnings: string[] = [];
+    moduleRef.useLogger({
+      log: () => undefined,
+      error: () => undefined,
+      warn: (m: string) => warnings.push(m),
+    });
+    const app = await moduleRef.init();
+    expect(warnings.join('\n')).toMatch(
+      /@MemoLocked on PerRequest\.value is ignored: the provider is request-scoped/,
+    );
+    await app.close();
+  });
+});
+
+describe('derived keys', () => {
+  it('keeps a lone string or number argument as it is', () => {
+    expect(deriveId(['kristoff'])).toBe('kristoff');
+    expect(deriveId([42])).toBe('42');
+  });
+
+  it('serializes other arguments with sorted object keys', () => {
+    expect(deriveId([{ b: 1, a: [1, 'x', null] }, true])).toBe('[{"a":[1,"x",null],"b":1},true]');
+    expect(deriveId([{ a: 1, b: 2 }])).toBe(deriveId([{ b: 2, a: 1 }]));
+    expect(deriveId([])).toBe('[]');
+    expect(stableStringify(new Date('2024-01-01T00:00:00Z'))).toBe('Date(2024-01-01T00:00:00.000Z)');
+    expect(stableStringify(10n)).toBe('10n');
+  });
+
+  it('hashes long ids', () => {
+    const id = deriveId(['x'.repeat(500)]);
+    expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(deriveId(['x'.repeat(500)])).toBe(id);
+  });
+
+  it('refuses arguments it cannot serialize, asking for a key function', () => {
+    expect(() => deriveId([() => 1])).toThrow(/give @MemoLocked a key function/);
+  });
+});
