@@ -3,7 +3,7 @@
  * its instance, so that calls go through MemoLock. Controller handlers are left to `MemoLockInterceptor`:
  * Nest has registered routes by the time modules initialize.
  */
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { MemoLockArgumentError } from './errors';
@@ -20,9 +20,9 @@ export class MemoLockExplorer implements OnModuleInit {
   readonly #logger = new Logger('MemoLock');
 
   constructor(
-    private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
-    private readonly memoLock: MemoLockService,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
+    @Inject(MemoLockService) private readonly memoLock: MemoLockService,
   ) {}
 
   onModuleInit(): void {

@@ -10,6 +10,7 @@ import {
   type CallHandler,
   type ExecutionContext,
   HttpException,
+  Inject,
   Injectable,
   type NestInterceptor,
   StreamableFile,
@@ -53,8 +54,8 @@ export class MemoLockInterceptor implements NestInterceptor {
   readonly #streaming = new WeakSet<object>();
 
   constructor(
-    private readonly memoLock: MemoLockService,
-    private readonly adapterHost: HttpAdapterHost,
+    @Inject(MemoLockService) private readonly memoLock: MemoLockService,
+    @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {

@@ -40,7 +40,7 @@ export class MemoLockModule
   implements BeforeApplicationShutdown, OnApplicationShutdown
 {
   constructor(
-    private readonly engine: MemoLockEngine,
+    @Inject(MemoLockEngine) private readonly engine: MemoLockEngine,
     @Inject(MEMOLOCK_CONNECTION) private readonly connection: MemoLockConnection,
   ) {
     super();

@@ -27,7 +27,7 @@ export type MemoLockServiceOptions = Partial<MemoLockOptions>;
 @Injectable()
 export class MemoLockService {
   constructor(
-    readonly engine: MemoLockEngine,
+    @Inject(MemoLockEngine) readonly engine: MemoLockEngine,
     @Inject(MEMOLOCK_MODULE_OPTIONS) private readonly options: MemoLockModuleOptions,
   ) {
     if (options.lockTimeout !== undefined) assertDuration('lockTimeout', options.lockTimeout);
