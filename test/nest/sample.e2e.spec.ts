@@ -48,7 +48,11 @@ async function startSample(env: Record<string, string>): Promise<Sample> {
 
 const getJson = async (url: string) => {
   const res = await fetch(url);
-  return { status: res.status, body: (await res.json()) as any, cacheStatus: res.headers.get('cache-status') };
+  return {
+    status: res.status,
+    body: (await res.json()) as any,
+    cacheStatus: res.headers.get('cache-status'),
+  };
 };
 
 describe('the sample app', () => {
