@@ -9,6 +9,7 @@ import Redis from 'ioredis';
 import {
   InMemoryMemoLockEngine,
   MemoLockArgumentError,
+  MemoLocked,
   MemoLockEngine,
   MemoLockModule,
   MemoLockService,
@@ -57,6 +58,30 @@ describe('MemoLockModule', () => {
       'from config',
     );
     expect(await admin.get('async-config:x')).toBe('"from config"');
+    await app.close();
+  });
+
+  it('applies module defaults (serializer, lockTimeout) to every tag, and a provider key function names the id', async () => {
+    @Injectable()
+    class Words {
+      @MemoLocked({
+        tag: 'words',
+        ttl: 60_000,
+        timeout: 1_000,
+        key: (word: string, lang: string) => `${lang}/${word}`,
+      })
+      async upper(word: string, _lang: string) {
+        return word.toUpperCase();
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [MemoLockModule.forRoot({ redis: redis.url, serializer: 'raw', lockTimeout: 3_000 })],
+      providers: [Words],
+    }).compile();
+    const app = await moduleRef.init();
+    expect(await app.get(Words).upper('hallo', 'de')).toBe('HALLO');
+    expect(await admin.get('words:de/hallo')).toBe('HALLO'); // raw: byte for byte, not JSON
+    expect(app.get(MemoLockService).memoLock('defaults').lockTimeout).toBe(3_000);
     await app.close();
   });
 
