@@ -1,0 +1,148 @@
+/**
+ * A throwaway local Redis Cluster of three masters on loopback (no persistence, no replicas), formed with
+ * `redis-cli --cluster create` and stopped at the end. About 2–3 s to form.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Redis, { Cluster, type ClusterOptions } from 'ioredis';
+import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib';
+import { waitForPing } from './redis-server';
+import { sleep } from './sleep';
+
+const run = promisify(execFile);
+
+export interface TestCluster {
+  readonly ports: number[];
+  /** A cluster client, closed by {@link stop}. */
+  client(options?: ClusterOptions): Cluster;
+  /** A plain connection to one node, as a program that does not speak cluster would have. */
+  node(index: number): Redis;
+  engine(options?: Partial<RedisMemoLockEngineOptions>): RedisMemoLockEngine;
+  stop(): Promise<void>;
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Ports whose cluster bus port (port + 10000) is free too. */
+async function clusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    if (ports.includes(port) || ports.includes(port + 10_000) || ports.includes(port - 10_000)) continue;
+    if ((await isFree(port)) && (await isFree(port + 10_000))) ports.push(port);
+  }
+  return ports;
+}
+
+export async function startCluster(): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'memolock-cluster-'));
+  const ports = await clusterPorts(3);
+  const servers: ChildProcess[] = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        '2000',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const clients = new Set<Cluster | Redis>();
+  const engines = new Set<RedisMemoLockEngine>();
+  const stop = async () => {
+    await Promise.all([...engines].map((e) => e.close()));
+    await Promise.all(
+      [...clients].map((c) =>
+        c.status === 'ready'
+          ? c.quit().catch(() => c.disconnect())
+          : c.status === 'end'
+            ? undefined
+            : c.disconnect(),
+      ),
+    );
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.exitCode !== null || s.signalCode !== null) return resolve();
+            s.once('exit', () => resolve());
+            s.kill('SIGKILL');
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(ports.map((port) => waitForPing(port)));
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    const until = Date.now() + 20_000;
+    for (const port of ports) {
+      while (
+        !(await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok')
+      ) {
+        if (Date.now() > until) throw new Error('the test cluster did not reach cluster_state:ok');
+        await sleep(100);
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const client = (options: ClusterOptions = {}) => {
+    const c = new Cluster(
+      ports.map((port) => ({ host: '127.0.0.1', port })),
+      { ...options, redisOptions: { maxRetriesPerRequest: 1, ...options.redisOptions } },
+    );
+    c.on('error', () => undefined);
+    clients.add(c);
+    return c;
+  };
+  return {
+    ports,
+    client,
+    node(index) {
+      const c = new Redis({ host: '127.0.0.1', port: ports[index], maxRetriesPerRequest: 1 });
+      c.on('error', () => undefined);
+      clients.add(c);
+      return c;
+    },
+    engine(options = {}) {
+      const engine = new RedisMemoLockEngine({ client: options.client ?? client(), ...options });
+      engines.add(engine);
+      return engine;
+    },
+    stop,
+  };
+}
