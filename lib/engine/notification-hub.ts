@@ -137,8 +137,37 @@ export class NotificationHub {
       this.#connected = false;
       this.#recheckAll();
     });
+    if (subscriber.isCluster) this.#followClusterSubscriber(subscriber as Cluster);
     this.#subscriber = subscriber;
     return subscriber;
+  }
+
+  /**
+   * A Cluster has one subscriber connection, on one node. When it drops, ioredis opens another (maybe on
+   * another node) and re-subscribes there without telling the Cluster's listeners, and what was published
+   * in between is lost. Hook that move (a private ioredis method, guarded: without it, waiters still
+   * recover at the end of the holder's lease) to re-read, and again once the new subscriptions are active.
+   */
+  #followClusterSubscriber(cluster: Cluster): void {
+    type Inner = { selectSubscriber?: () => void; getInstance?: () => Redis | null };
+    const inner = (cluster as unknown as { subscriber?: Inner }).subscriber;
+    if (typeof inner?.selectSubscriber !== 'function' || typeof inner.getInstance !== 'function') return;
+    const select = inner.selectSubscriber.bind(inner);
+    const getInstance = inner.getInstance.bind(inner);
+    let selected = false;
+    inner.selectSubscriber = () => {
+      select();
+      if (!selected) {
+        selected = true; // the first connection: nothing was missed yet
+        return;
+      }
+      this.#recheckAll();
+      const instance = getInstance();
+      if (!instance) return;
+      withDeadline(instance.ping(), this.#commandTimeout, 'PING')
+        .catch(() => undefined)
+        .then(() => this.#recheckAll());
+    };
   }
 
   #onReady(subscriber: Redis | Cluster): void {

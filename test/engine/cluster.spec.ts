@@ -24,7 +24,12 @@ describe('RedisMemoLockEngine on a Redis Cluster', () => {
     cluster = await startCluster();
     engines = [cluster.engine(), cluster.engine(), cluster.engine()];
   });
-  afterAll(() => cluster?.stop());
+  afterAll(async () => {
+    await cluster?.stop();
+    // When its subscriber connection is killed, ioredis's ClusterSubscriber disconnects the dead connection
+    // again, arming its own 2 s disconnectTimeout timer that nothing clears: let it run out here.
+    await sleep(2_100);
+  });
 
   it('computes once per key for three engines x 20 callers, on keys spread over every master', async () => {
     const keys = ids(12);
@@ -148,6 +153,35 @@ describe('RedisMemoLockEngine on a Redis Cluster', () => {
         return { value: 'never', ttl: 1_000 };
       }),
     ).rejects.toBeInstanceOf(MemoLockRenewError);
+  });
+
+  it('delivers a value published while the cluster subscriber connection was killed, by re-reading', async () => {
+    const [id] = ids(1);
+    const admin = cluster.client();
+    await admin.set(`kill/lock:${id}`, 'peer', 'PX', 20_000);
+    const waiting = engines[0]
+      .memoLock('kill', { lockTimeout: 5_000 })
+      .getResource(id, 15_000, async () => ({ value: 'no', ttl: 1 }));
+    await sleep(300);
+    // On the node holding the engine's subscriber: kill it and publish at once (one MULTI), so that the
+    // message goes out before ioredis can re-subscribe anywhere.
+    await admin.set(`kill:${id}`, '"published in the gap"');
+    let killed = 0;
+    for (let i = 0; i < cluster.ports.length; i++) {
+      const node = cluster.node(i);
+      const list = String(await node.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      if (!list.includes('psub=1')) continue;
+      const replies = await node
+        .multi()
+        .call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+        .publish(`kill/notif:${id}`, '"published in the gap"')
+        .exec();
+      killed += Number(replies![0][1]);
+    }
+    expect(killed).toBe(1);
+    const started = Date.now();
+    expect(await waiting).toBe('published in the gap');
+    expect(Date.now() - started).toBeLessThan(5_000); // by the re-read, not the 20 s lease or 15 s timeout
   });
 
   it('times out and leaves no pattern subscription on any node', async () => {
