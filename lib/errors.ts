@@ -11,6 +11,7 @@ export const MemoLockErrorCode = {
   Closed: 'E_MEMOLOCK_CLOSED',
   Serialization: 'E_MEMOLOCK_SERIALIZATION',
   InvalidResult: 'E_MEMOLOCK_INVALID_RESULT',
+  ValueTooLarge: 'E_MEMOLOCK_VALUE_TOO_LARGE',
   Redis: 'E_MEMOLOCK_REDIS',
   RemoteComputation: 'E_MEMOLOCK_REMOTE_COMPUTATION',
 } as const;
@@ -90,6 +91,18 @@ export class MemoLockSerializationError extends MemoLockError {
 export class MemoLockInvalidResultError extends MemoLockError {
   constructor(message: string, context: MemoLockErrorContext) {
     super(MemoLockErrorCode.InvalidResult, message, context);
+  }
+}
+
+/** The encoded value is larger than `maxValueBytes`; nothing was stored or published. */
+export class MemoLockValueTooLargeError extends MemoLockError {
+  constructor(
+    message: string,
+    context: MemoLockErrorContext,
+    readonly bytes: number,
+    readonly maxValueBytes: number,
+  ) {
+    super(MemoLockErrorCode.ValueTooLarge, message, context);
   }
 }
 

@@ -24,6 +24,7 @@ export interface MemoLockedOptions<V = any> {
   serializer?: SerializerOption;
   onRedisError?: OnRedisError;
   onComputeError?: OnComputeError;
+  maxValueBytes?: number;
 }
 
 /**

@@ -20,6 +20,8 @@ export const Messages = {
     `The computation for ${where(tag, id)} returned an invalid ttl: expected a positive finite number of milliseconds, got ${describe(ttl)}.`,
   invalidResult: (tag: string, id: string, got: unknown) =>
     `The computation for ${where(tag, id)} must resolve to { value, ttl }, got ${describe(got)}.`,
+  valueTooLarge: (tag: string, id: string, bytes: number, max: number) =>
+    `The value computed for ${where(tag, id)} is ${bytes} bytes once serialized, over maxValueBytes (${max}): it was neither stored nor published.`,
   redisFailed: (tag: string, id: string, reason: string) =>
     `Redis failed while serving ${where(tag, id)}: ${reason}`,
   redisCommandTimeout: (command: string, ms: number) => `Redis did not answer ${command} within ${ms} ms.`,

@@ -67,10 +67,11 @@ export const memoLockProviders: Provider[] = [
   {
     provide: MemoLockEngine,
     useFactory: ({ client }: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
-      const { serializer, onRedisError, onComputeError, commandTimeout } = options;
+      const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout } = options;
+      const behaviour = { serializer, onRedisError, onComputeError, maxValueBytes };
       return client
-        ? new RedisMemoLockEngine({ client, serializer, onRedisError, onComputeError, commandTimeout })
-        : new InMemoryMemoLockEngine({ serializer, onRedisError, onComputeError });
+        ? new RedisMemoLockEngine({ client, commandTimeout, ...behaviour })
+        : new InMemoryMemoLockEngine(behaviour);
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
   },

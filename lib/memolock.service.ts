@@ -63,6 +63,7 @@ export class MemoLockService {
         serializer: options.serializer,
         onRedisError: options.onRedisError,
         onComputeError: options.onComputeError,
+        maxValueBytes: options.maxValueBytes,
       });
       this.#decorated.set(options, handle);
     }

@@ -61,6 +61,12 @@ export interface MemoLockBehaviourOptions {
   onRedisError?: OnRedisError;
   /** What waiters do when the computation fails. Default `'reject'`. */
   onComputeError?: OnComputeError;
+  /**
+   * Largest serialized value (UTF-8 bytes) that is stored and published; a larger one fails the call.
+   * Default 8 MiB: Redis drops a subscriber that falls 8 MB behind for a minute (`client-output-buffer-limit
+   * pubsub 32mb 8mb 60`), so much larger values would cost every waiter its subscription.
+   */
+  maxValueBytes?: number;
 }
 
 /** Options of one resource tag, as in `engine.memoLock(tag, options)`. */

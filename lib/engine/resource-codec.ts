@@ -2,7 +2,11 @@
  * What both engines do with a computation's result before it is stored, and with a stored string after it
  * is read: validate `{ value, ttl }`, encode, decode, each failure as a clear `MemoLockError`.
  */
-import { MemoLockInvalidResultError, MemoLockSerializationError } from '../errors';
+import {
+  MemoLockInvalidResultError,
+  MemoLockSerializationError,
+  MemoLockValueTooLargeError,
+} from '../errors';
 import { describe, Messages } from '../memolock.messages';
 import type {
   MemoLockBehaviourOptions,
@@ -21,11 +25,16 @@ export interface ResolvedTagOptions {
   serializer: MemoLockSerializer;
   onRedisError: OnRedisError;
   onComputeError: OnComputeError;
+  maxValueBytes: number;
   names(id: string): ResourceNames;
 }
 
 /** Defaults every engine starts from. */
-export const DEFAULT_BEHAVIOUR = { onRedisError: 'compute', onComputeError: 'reject' } as const;
+export const DEFAULT_BEHAVIOUR = {
+  onRedisError: 'compute',
+  onComputeError: 'reject',
+  maxValueBytes: 8 * 1024 * 1024,
+} as const;
 
 /** Validates engine-level defaults (`prefix` names them in errors) and resolves their serializer. */
 export function resolveEngineDefaults(options: MemoLockBehaviourOptions, prefix: string) {
@@ -34,6 +43,7 @@ export function resolveEngineDefaults(options: MemoLockBehaviourOptions, prefix:
     serializer: resolveSerializer(options.serializer, `${prefix}.serializer`),
     onRedisError: options.onRedisError ?? DEFAULT_BEHAVIOUR.onRedisError,
     onComputeError: options.onComputeError ?? DEFAULT_BEHAVIOUR.onComputeError,
+    maxValueBytes: options.maxValueBytes ?? DEFAULT_BEHAVIOUR.maxValueBytes,
   };
 }
 
@@ -55,6 +65,7 @@ export function resolveTagOptions(
         : resolveSerializer(o.serializer, 'options.serializer'),
     onRedisError: o.onRedisError ?? defaults.onRedisError,
     onComputeError: o.onComputeError ?? defaults.onComputeError,
+    maxValueBytes: o.maxValueBytes ?? defaults.maxValueBytes,
     names: (id) => resourceNames(tag, id),
   };
 }
@@ -88,6 +99,18 @@ export async function computeValue(
       Messages.cannotSerialize(tag.tag, id, `serialize() must return a string, got ${describe(encoded)}`),
       context,
     );
+  }
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: short values skip the byte count.
+  if (encoded.length * 3 > tag.maxValueBytes) {
+    const bytes = Buffer.byteLength(encoded, 'utf8');
+    if (bytes > tag.maxValueBytes) {
+      throw new MemoLockValueTooLargeError(
+        Messages.valueTooLarge(tag.tag, id, bytes, tag.maxValueBytes),
+        context,
+        bytes,
+        tag.maxValueBytes,
+      );
+    }
   }
   return { encoded, ttl: toRedisMs(ttl) };
 }

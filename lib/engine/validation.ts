@@ -54,7 +54,13 @@ function assertOneOf(argument: string, value: unknown, allowed: readonly string[
 }
 
 /** Validates the behaviour options shared by engines and tags; `prefix` names where they came from. */
+/** Redis's own limit on a string value. */
+export const MAX_REDIS_STRING_BYTES = 512 * 1024 * 1024;
+
 export function assertBehaviourOptions(options: MemoLockBehaviourOptions, prefix: string): void {
+  if (options.maxValueBytes !== undefined) {
+    assertDuration(`${prefix}.maxValueBytes`, options.maxValueBytes, MAX_REDIS_STRING_BYTES);
+  }
   assertOneOf(`${prefix}.onRedisError`, options.onRedisError, ['throw', 'compute']);
   assertOneOf(`${prefix}.onComputeError`, options.onComputeError, ['reject', 'retry']);
 }
