@@ -15,6 +15,7 @@ async function call(request: PeerRequest): Promise<CallResult> {
   const handle = engine.memoLock(request.tag, {
     lockTimeout: request.lockTimeout,
     onComputeError: request.onComputeError,
+    onRedisError: request.onRedisError,
   });
   let computed = false;
   const started = Date.now();

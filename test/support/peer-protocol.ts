@@ -14,6 +14,7 @@ export interface PeerRequest {
   /** `fail` throws after workMs; `crash` SIGKILLs the peer itself once computing; `ok` returns `value`. */
   behaviour: 'ok' | 'fail' | 'crash';
   onComputeError?: 'reject' | 'retry';
+  onRedisError?: 'throw' | 'compute';
 }
 
 export interface CallResult {
