@@ -58,18 +58,22 @@ describe('faults while processes stampede', () => {
     return (await running).flat();
   }
 
+  /** Once Redis is back, the same engines coordinate a stampede through it again (reconnection takes a moment). */
   async function worksAgain() {
-    const until = Date.now() + 15_000;
+    const until = Date.now() + 20_000;
     while (true) {
-      const [result] = await peers[1].run(request({ callers: 1, workMs: 10, onRedisError: 'throw' }));
-      if (result.ok) break;
-      if (Date.now() > until) throw new Error(`the engine did not recover: ${JSON.stringify(result)}`);
-      await sleep(200);
+      const req = request({ workMs: 200, onRedisError: 'throw' });
+      const results = (await Promise.all(peers.map((p) => p.run(req)))).flat();
+      const healthy =
+        results.every((r) => r.ok && r.value === 'computed') &&
+        results.filter((r) => r.computed).length === 1;
+      if (healthy) return;
+      if (Date.now() > until)
+        throw new Error(
+          `the engines did not recover: ${JSON.stringify(results.filter((r) => !r.ok).slice(0, 3))}`,
+        );
+      await sleep(300);
     }
-    const req = request({ workMs: 200, onRedisError: 'throw' });
-    const results = (await Promise.all(peers.map((p) => p.run(req)))).flat();
-    expect(results.every((r) => r.ok && r.value === 'computed')).toBe(true);
-    expect(results.filter((r) => r.computed)).toHaveLength(1); // coordinated through Redis again
   }
 
   it("Redis killed mid-stampede and restarted, 'compute': every call gets a value in time", async () => {
