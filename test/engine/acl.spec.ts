@@ -1,0 +1,96 @@
+/**
+ * The ACL rules the README gives for one tag are enough for everything the engine does, and keep it out
+ * of other tags' keys.
+ */
+import Redis from 'ioredis';
+import { MemoLockRemoteComputationError } from '../../lib';
+import { startRedis, type TestRedis } from '../support/redis-server';
+import { sleep } from '../support/sleep';
+
+describe('an ACL user limited to one tag', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    await redis
+      .client()
+      .call(
+        'ACL',
+        'SETUSER',
+        'likes-app',
+        'on',
+        '>secret',
+        'resetkeys',
+        '~likes:*',
+        '~likes/lock:*',
+        'resetchannels',
+        '&likes/*',
+        '-@all',
+        '+get',
+        '+set',
+        '+del',
+        '+pttl',
+        '+pexpire',
+        '+publish',
+        '+psubscribe',
+        '+punsubscribe',
+        '+ping',
+        '+multi',
+        '+exec',
+        '+evalsha',
+        '+eval',
+        '+info',
+        '+client|setname',
+      );
+  });
+  afterAll(() => redis.stop());
+
+  const connect = () => {
+    const client = new Redis(redis.url, {
+      username: 'likes-app',
+      password: 'secret',
+      maxRetriesPerRequest: 1,
+      connectionName: 'acl-test',
+    });
+    client.on('error', () => undefined);
+    return client;
+  };
+
+  it('computes, waits, renews, invalidates and propagates failures with the documented permissions', async () => {
+    const [a, b] = [
+      redis.engine({ client: connect(), onRedisError: 'throw' }),
+      redis.engine({ client: connect(), onRedisError: 'throw' }),
+    ];
+    const likes = a.memoLock('likes', { lockTimeout: 1_000 });
+    const otherLikes = b.memoLock('likes', { lockTimeout: 1_000 });
+
+    const [x, y] = await Promise.all([
+      likes.getResourceRenewable('k', 5_000, async (renew) => {
+        await sleep(100);
+        await renew(2_000);
+        return { value: 'v', ttl: 60_000 };
+      }),
+      sleep(20).then(() => otherLikes.getResource('k', 5_000, async () => ({ value: 'no', ttl: 1 }))),
+    ]);
+    expect([x, y]).toEqual(['v', 'v']);
+    await likes.invalidate('k');
+
+    const failing = likes.getResource('f', 5_000, async () => {
+      await sleep(200);
+      throw new Error('nope');
+    });
+    const waiter = sleep(50).then(() =>
+      otherLikes.getResource('f', 5_000, async () => ({ value: 'no', ttl: 1 })).catch((e: unknown) => e),
+    );
+    await expect(failing).rejects.toThrow('nope');
+    expect(await waiter).toBeInstanceOf(MemoLockRemoteComputationError);
+  });
+
+  it('is refused on any other tag', async () => {
+    const engine = redis.engine({ client: connect(), onRedisError: 'throw' });
+    await expect(
+      engine
+        .memoLock('orders', { lockTimeout: 1_000 })
+        .getResource('k', 2_000, async () => ({ value: 1, ttl: 1 })),
+    ).rejects.toThrow(/NOPERM/);
+  });
+});
