@@ -2,6 +2,7 @@
  * Pub/Sub drops what is published while a subscriber reconnects; the engine reads its keys again after every
  * reconnect, so that a waiter still gets a value published in the gap.
  */
+import { MemoLockTimeoutError } from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 
@@ -34,6 +35,22 @@ describe('subscriber connection lost while callers wait', () => {
     await sleep(100);
     expect(await admin.pubsub('NUMPAT')).toBe(0);
     await engine.close();
+  });
+
+  it('times out cleanly when the subscriber was killed and no value ever comes', async () => {
+    const admin = redis.client();
+    const engine = redis.engine();
+    await admin.set('rc3/lock:k', 'peer', 'PX', 10_000);
+    const waiting = engine
+      .memoLock('rc3', { lockTimeout: 10_000 })
+      .getResource('k', 1_000, async () => ({ value: 'mine', ttl: 1 }))
+      .catch((e: unknown) => e);
+    await sleep(200);
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect(await waiting).toBeInstanceOf(MemoLockTimeoutError);
+    await sleep(300); // the re-subscription after the kill, then the unsubscription after the timeout
+    expect(engine.pendingResources).toBe(0);
+    expect(await admin.pubsub('NUMPAT')).toBe(0);
   });
 
   it('keeps waiting through a reconnect when nothing was published, then gets the value', async () => {
