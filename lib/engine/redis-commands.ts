@@ -1,7 +1,8 @@
 /**
  * The engine's Lua scripts, defined on the client with ioredis's `defineCommand`: sent once as EVAL, then
- * called by SHA (and re-sent by ioredis itself after a SCRIPT FLUSH or a failover). Each touches the lock key
- * only, so that every one of them runs on a Redis Cluster too.
+ * called by SHA (and re-sent by ioredis itself after a SCRIPT FLUSH or a failover). All but one touch the lock
+ * key only, so that they run on a Redis Cluster too; STORE_AND_RELEASE touches the value and the lock, which
+ * live in different slots there, and serves standalone Redis only.
  */
 import type { Cluster, Redis } from 'ioredis';
 
@@ -31,22 +32,47 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
+/**
+ * The holder's store on a standalone Redis, in one round trip: the value with its TTL and its notification
+ * together (no reader sees one without the other), then the lock released only if it still holds the
+ * holder's token. KEYS: value, lock. ARGV: value, ttl ms, channel, token.
+ */
+const STORE_AND_RELEASE = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('DEL', KEYS[2])
+end
+return 1`;
+
 export interface MemoLockCommands {
   memolockRelease(lockKey: string, token: string): Promise<number>;
   memolockRenew(lockKey: string, token: string, ms: number): Promise<number>;
   memolockFail(lockKey: string, token: string, failChannel: string, payload: string): Promise<number>;
+  memolockStoreAndRelease(
+    valueKey: string,
+    lockKey: string,
+    encoded: string,
+    ttl: number,
+    channel: string,
+    token: string,
+  ): Promise<number>;
 }
 
 export type MemoLockClient = (Redis | Cluster) & MemoLockCommands;
 
+const SCRIPTS: Record<keyof MemoLockCommands, { numberOfKeys: number; lua: string }> = {
+  memolockRelease: { numberOfKeys: 1, lua: RELEASE },
+  memolockRenew: { numberOfKeys: 1, lua: RENEW },
+  memolockFail: { numberOfKeys: 1, lua: FAIL },
+  memolockStoreAndRelease: { numberOfKeys: 2, lua: STORE_AND_RELEASE },
+};
+
 /** Defines the scripts on `client` (idempotent) and returns it typed with them. */
 export function defineMemoLockCommands(client: Redis | Cluster): MemoLockClient {
-  const c = client as MemoLockClient;
-  if (typeof c.memolockRelease !== 'function')
-    client.defineCommand('memolockRelease', { numberOfKeys: 1, lua: RELEASE });
-  if (typeof c.memolockRenew !== 'function')
-    client.defineCommand('memolockRenew', { numberOfKeys: 1, lua: RENEW });
-  if (typeof c.memolockFail !== 'function')
-    client.defineCommand('memolockFail', { numberOfKeys: 1, lua: FAIL });
-  return c;
+  for (const [name, definition] of Object.entries(SCRIPTS)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function')
+      client.defineCommand(name, definition);
+  }
+  return client as MemoLockClient;
 }

@@ -205,26 +205,36 @@ export class RedisFlight implements Watcher {
       await this.#announceFailure(token, error);
       throw error;
     }
-    const { client } = this.#ctx;
     try {
-      // Value and notification together, so that no reader sees one without the other. The lock is
-      // released on its own: on a cluster it lives in another slot than the value.
-      const replies = await this.#redis('MULTI', () =>
-        client
-          .multi()
-          .set(this.#names.valueKey, encoded, 'PX', ttl)
-          .publish(this.#names.notifChannel, encoded)
-          .exec(),
-      );
-      const failed = replies?.find(([error]) => error);
-      if (!replies || failed)
-        throw new RedisUnavailableError(String(failed?.[0]?.message ?? 'MULTI was aborted'));
-      await this.#redis('EVALSHA', () => client.memolockRelease(this.#names.lockKey, token));
+      await this.#store(token, encoded, ttl);
     } catch (error) {
       // With 'compute' the value stands and only its caching is lost.
       if (this.#tag.onRedisError === 'throw') throw this.#redisError(error);
     }
     return this.#value(encoded, 'stored');
+  }
+
+  /**
+   * Stores the value with its TTL and publishes it atomically, then releases the lock if this flight still
+   * holds it. On standalone Redis that is one script, one round trip. On a cluster the value and the lock
+   * live in different slots: MULTI stores and publishes on the value's slot, and the release follows.
+   */
+  async #store(token: string, encoded: string, ttl: number): Promise<void> {
+    const { client } = this.#ctx;
+    const { valueKey, lockKey, notifChannel } = this.#names;
+    if (!client.isCluster) {
+      await this.#redis('EVALSHA', () =>
+        client.memolockStoreAndRelease(valueKey, lockKey, encoded, ttl, notifChannel, token),
+      );
+      return;
+    }
+    const replies = await this.#redis('MULTI', () =>
+      client.multi().set(valueKey, encoded, 'PX', ttl).publish(notifChannel, encoded).exec(),
+    );
+    const failed = replies?.find(([error]) => error);
+    if (!replies || failed)
+      throw new RedisUnavailableError(String(failed?.[0]?.message ?? 'MULTI was aborted'));
+    this.#release(token);
   }
 
   /** Tells the waiters of every process that the computation failed, if this flight still holds the lock. */
@@ -269,6 +279,15 @@ export class RedisFlight implements Watcher {
     }
   }
 
+  /**
+   * Releases the lock once the value is out, without making the callers wait for it: the value is stored
+   * and published already, and any later command of this process on the lock goes down the same connection
+   * after this one. Should it fail, the lock simply expires.
+   */
+  #release(token: string): void {
+    this.#ctx.client.memolockRelease(this.#names.lockKey, token).catch(() => undefined);
+  }
+
   /** The value for the callers, and how it was had; external work counts as stored for its starter. */
   #value(raw: string, status: MemoLockStatus): Obtained {
     const value = decodeValue(this.#tag, this.#id, raw);
@@ -277,7 +296,7 @@ export class RedisFlight implements Watcher {
     if (token !== undefined) {
       // The other program delivered: let the next computation start without waiting for our lease to end.
       this.#heldToken = undefined;
-      this.#ctx.client.memolockRelease(this.#names.lockKey, token).catch(() => undefined);
+      this.#release(token);
     }
     return { value, status };
   }

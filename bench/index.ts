@@ -1,0 +1,358 @@
+/**
+ * `npm run bench`: every peer side by side, in one run, on this machine, against a redis-server the bench
+ * starts itself. Writes bench/RESULTS.md and bench/results/latest.json; `bench/charts.mjs` then renders one
+ * SVG chart per scenario from the same JSON. BENCH_SECONDS scales the timed scenarios (default 5).
+ */
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { commandStats, freePort, startRedis, type TestRedis } from '../test/support/redis-server';
+import type { PeerName } from './peers';
+import type { WorkerReply, WorkerRequest } from './worker';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const OURS = 'nestjs-memolock';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Row {
+  peer: string;
+  [metric: string]: number | string;
+}
+export interface Scenario {
+  id: string;
+  title: string;
+  setup: string;
+  /** The metric charted and compared, and whether more is better. */
+  primary: { metric: string; label: string; higherIsBetter: boolean };
+  columns: Array<{ metric: string; label: string }>;
+  rows: Row[];
+}
+
+// ---------------------------------------------------------------- processes
+
+interface Worker {
+  send(request: WorkerRequest): Promise<WorkerReply>;
+  next(): Promise<WorkerReply>;
+  close(): Promise<void>;
+}
+
+async function startWorker(url: string, peer: PeerName): Promise<Worker> {
+  const child: ChildProcess = fork(join(__dirname, 'worker.ts'), [url, peer], {
+    execArgv: ['--expose-gc', '--require', 'tsx/cjs'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const inbox: WorkerReply[] = [];
+  const waiting: Array<(reply: WorkerReply) => void> = [];
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
+    child.once('exit', (code) => reject(new Error(`worker for ${peer} exited with ${code}`)));
+  });
+  child.on('message', (reply: WorkerReply) => {
+    const w = waiting.shift();
+    if (w) w(reply);
+    else inbox.push(reply);
+  });
+  const next = () => new Promise<WorkerReply>((resolve) => (inbox.length ? resolve(inbox.shift()!) : waiting.push(resolve)));
+  return {
+    next,
+    send(request) {
+      child.send(request);
+      return next();
+    },
+    async close() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'close' });
+      await exited;
+    },
+  };
+}
+
+async function withWorkers<T>(url: string, peer: PeerName, count: number, run: (workers: Worker[]) => Promise<T>): Promise<T> {
+  const workers = await Promise.all(Array.from({ length: count }, () => startWorker(url, peer)));
+  try {
+    return await run(workers);
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+}
+
+// ---------------------------------------------------------------- statistics
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+async function dataCommands(admin: Redis): Promise<number> {
+  const stats = await commandStats(admin);
+  return Object.entries(stats)
+    .filter(([command]) => !/^(info|config|flushall)/.test(command))
+    .reduce((sum, [, calls]) => sum + calls, 0);
+}
+
+async function reset(admin: Redis) {
+  await admin.flushall();
+  await admin.config('RESETSTAT');
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const STAMPEDE_PEERS: PeerName[] = [OURS, 'read-through (unprotected)', 'bentocache L2', 'bentocache L1+L2', 'cache-manager'];
+
+async function hitPath(redis: TestRedis): Promise<Scenario> {
+  const rows: Row[] = [];
+  for (const peer of [OURS, 'ioredis GET (floor)', 'read-through (unprotected)', 'bentocache L2', 'bentocache L1+L2', 'cache-manager'] as PeerName[]) {
+    await reset(redis.client());
+    // Seed the key in the peer's own format (the floor reads the read-through's key).
+    if (peer === 'ioredis GET (floor)') await redis.client().set('bench:hot', JSON.stringify({ hot: true }));
+    const { calls } = await withWorkers(redis.url, peer, 1, async ([w]) => {
+      await w.send({ type: 'hit', key: 'hot', callers: 64, durationMs: 1_000 }); // warm-up
+      return w.send({ type: 'hit', key: 'hot', callers: 64, durationMs: SECONDS * 1_000 });
+    });
+    rows.push({ peer, callsPerSecond: Math.round(calls! / SECONDS) });
+    log(`hit path: ${peer}: ${rows.at(-1)!.callsPerSecond} calls/s`);
+  }
+  return {
+    id: 'hit-path',
+    title: 'Hit path',
+    setup: `one process, 64 concurrent callers on one hot key, ${SECONDS} s`,
+    primary: { metric: 'callsPerSecond', label: 'calls/s', higherIsBetter: true },
+    columns: [{ metric: 'callsPerSecond', label: 'calls/s' }],
+    rows,
+  };
+}
+
+async function coldStampede(redis: TestRedis): Promise<Scenario> {
+  const rows: Row[] = [];
+  const admin = redis.client();
+  for (const peer of STAMPEDE_PEERS) {
+    const row = await withWorkers(redis.url, peer, 4, async (workers) => {
+      await reset(admin);
+      const replies = await Promise.all(workers.map((w) => w.send({ type: 'burst', key: 'cold', callers: 250, workMs: 200, ttl: 60_000 })));
+      const commands = await dataCommands(admin);
+      const latencies = replies.flatMap((r) => r.latencies!).sort((a, b) => a - b);
+      const computing = replies.flatMap((r) => r.computingLatencies!);
+      const computations = replies.reduce((sum, r) => sum + r.computations!, 0);
+      const waiters = replies.flatMap((r) => r.waiterLatencies!).sort((a, b) => a - b);
+      return {
+        peer,
+        computations,
+        commands,
+        commandsPerCall: round(commands / latencies.length, 3),
+        p50: round(percentile(latencies, 50)),
+        p99: round(percentile(latencies, 99)),
+        max: round(latencies.at(-1)!),
+        // How much later than the computing caller the waiters got the value (none wait when all compute).
+        waitersP99OverComputing: waiters.length ? round(percentile(waiters, 99) - Math.max(...computing)) : '—',
+      };
+    });
+    rows.push(row);
+    log(`cold stampede: ${JSON.stringify(row)}`);
+  }
+  return {
+    id: 'cold-stampede',
+    title: 'Cold stampede',
+    setup: '4 processes x 250 concurrent callers on one cold key, 200 ms of work',
+    primary: { metric: 'computations', label: 'computations', higherIsBetter: false },
+    columns: [
+      { metric: 'computations', label: 'computations' },
+      { metric: 'commands', label: 'Redis commands' },
+      { metric: 'commandsPerCall', label: 'commands/call' },
+      { metric: 'p50', label: 'p50 ms' },
+      { metric: 'p99', label: 'p99 ms' },
+      { metric: 'max', label: 'max ms' },
+      { metric: 'waitersP99OverComputing', label: 'waiters p99 − computing ms' },
+    ],
+    rows,
+  };
+}
+
+async function expiry(redis: TestRedis): Promise<Scenario> {
+  const rows: Row[] = [];
+  const durationMs = 10_000;
+  const workMs = 100;
+  for (const peer of STAMPEDE_PEERS) {
+    const row = await withWorkers(redis.url, peer, 4, async (workers) => {
+      await reset(redis.client());
+      const replies = await Promise.all(workers.map((w) => w.send({ type: 'steady', key: 'expiring', callers: 16, workMs, ttl: 1_000, durationMs })));
+      const latencies = replies.flatMap((r) => r.latencies!).sort((a, b) => a - b);
+      const computations = replies.reduce((sum, r) => sum + r.computations!, 0);
+      return {
+        peer,
+        computations,
+        p99: round(percentile(latencies, 99)),
+        max: round(latencies.at(-1)!),
+        maxOverWork: round(latencies.at(-1)! - workMs),
+      };
+    });
+    rows.push(row);
+    log(`expiry: ${JSON.stringify(row)}`);
+  }
+  return {
+    id: 'expiry',
+    title: 'Expiry under steady load',
+    setup: `a hot key with a 1 s TTL read continuously for ${durationMs / 1_000} s by 4 processes x 16 callers, ${workMs} ms of work (ideal: one computation per expiry, about ${durationMs / 1_000})`,
+    primary: { metric: 'computations', label: 'computations', higherIsBetter: false },
+    columns: [
+      { metric: 'computations', label: 'computations' },
+      { metric: 'p99', label: 'p99 ms' },
+      { metric: 'max', label: 'max ms' },
+      { metric: 'maxOverWork', label: 'max − work ms' },
+    ],
+    rows,
+  };
+}
+
+async function http(redis: TestRedis): Promise<Scenario> {
+  const autocannon = require('autocannon') as (options: object) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }>;
+  const rows: Row[] = [];
+  const labels = { memolock: `${OURS} (@MemoLocked)`, 'cache-interceptor': '@nestjs/cache-manager CacheInterceptor', bare: 'bare handler (no cache)' };
+  for (const mode of ['memolock', 'cache-interceptor', 'bare'] as const) {
+    await reset(redis.client());
+    const port = await freePort();
+    const app = spawn(process.execPath, ['--require', 'tsx/cjs', join(__dirname, 'http-app.ts'), redis.url, String(port), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()));
+    const url = `http://127.0.0.1:${port}`;
+    const run = (cold: boolean) =>
+      autocannon({
+        url,
+        connections: 32,
+        duration: SECONDS,
+        requests: [{ setupRequest: (req: { path: string }) => ({ ...req, path: cold ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1' }) }],
+      });
+    await run(false); // warm-up
+    const cached = await run(false);
+    const cold = await run(true);
+    rows.push({
+      peer: labels[mode],
+      cachedRps: Math.round(cached.requests.average),
+      cachedP99: cached.latency.p99,
+      coldRps: Math.round(cold.requests.average),
+      coldP99: cold.latency.p99,
+      errors: cached.non2xx + cached.errors + cold.non2xx + cold.errors,
+    });
+    log(`http: ${JSON.stringify(rows.at(-1))}`);
+    const exited = new Promise((resolve) => app.once('exit', resolve));
+    app.kill('SIGTERM');
+    await exited;
+  }
+  return {
+    id: 'http',
+    title: 'HTTP (Nest + Express, autocannon)',
+    setup: `32 connections, ${SECONDS} s each; cached: one URL; cold: a new URL on every request`,
+    primary: { metric: 'cachedRps', label: 'cached req/s', higherIsBetter: true },
+    columns: [
+      { metric: 'cachedRps', label: 'cached req/s' },
+      { metric: 'cachedP99', label: 'cached p99 ms' },
+      { metric: 'coldRps', label: 'cold req/s' },
+      { metric: 'coldP99', label: 'cold p99 ms' },
+      { metric: 'errors', label: 'errors' },
+    ],
+    rows,
+  };
+}
+
+async function scale(redis: TestRedis): Promise<Scenario> {
+  const rows: Row[] = [];
+  const admin = redis.client();
+  for (const keys of [1, 100, 10_000]) {
+    const row = await withWorkers(redis.url, OURS, 1, async ([worker]) => {
+      await reset(admin);
+      const lock = admin.pipeline();
+      for (let i = 0; i < keys; i++) lock.set(`bench/lock:scale-${i}`, 'holder', 'PX', 60_000);
+      await lock.exec();
+      await admin.config('RESETSTAT');
+      const { heapPerWaiterBytes } = await worker.send({ type: 'scale', keys });
+      // Every waiter reads the lock's lease once before it sleeps: then all of them wait.
+      while (((await commandStats(admin)).pttl ?? 0) < keys) await sleep(10);
+      const commands = await dataCommands(admin);
+      const started = Date.now();
+      const deliver = admin.pipeline();
+      for (let i = 0; i < keys; i++) deliver.set(`bench:scale-${i}`, '"v"').publish(`bench/notif:scale-${i}`, '"v"');
+      await deliver.exec();
+      const { finishedAt } = await worker.next();
+      return {
+        peer: `${keys.toLocaleString('en')} key${keys > 1 ? 's' : ''}`,
+        commandsPerWaiter: round(commands / keys, 2),
+        heapPerWaiterBytes: Math.round(heapPerWaiterBytes!),
+        wakeAllMs: finishedAt! - started,
+      };
+    });
+    rows.push(row);
+    log(`scale: ${JSON.stringify(row)}`);
+  }
+  return {
+    id: 'scale',
+    title: 'Scale: waiters on distinct keys',
+    setup: `${OURS} only (the other peers have no cross-process waiting): one process waits on 1, 100 and 10,000 distinct keys whose locks another holder has; the holder then stores and publishes every value`,
+    primary: { metric: 'wakeAllMs', label: 'time to wake all (ms)', higherIsBetter: false },
+    columns: [
+      { metric: 'commandsPerWaiter', label: 'Redis commands per waiter' },
+      { metric: 'heapPerWaiterBytes', label: 'heap per waiter (bytes)' },
+      { metric: 'wakeAllMs', label: 'time to wake all (ms)' },
+    ],
+    rows,
+  };
+}
+
+// ---------------------------------------------------------------- output
+
+function log(line: string) {
+  process.stderr.write(`${line}\n`);
+}
+
+function markdown(scenarios: Scenario[], meta: Record<string, string>): string {
+  const out = [
+    '# Benchmark results',
+    '',
+    `Generated by \`npm run bench\` on ${meta.date}. Node ${meta.node}, ${meta.redis}, ${meta.cpu}. One run, every peer on the same machine`,
+    'and the same redis-server (loopback, started by the bench). Ratios compare each figure with nestjs-memolock\'s.',
+    '',
+  ];
+  for (const s of scenarios) {
+    out.push(`## ${s.title}`, '', s.setup, '', `![${s.title}](charts/${s.id}.svg)`, '');
+    const ours = s.rows.find((r) => r.peer.startsWith(OURS));
+    const header = ['peer', ...s.columns.map((c) => c.label)];
+    if (ours) header.push(`${s.primary.label} vs ours`);
+    out.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`);
+    for (const row of s.rows) {
+      const cells = [row.peer, ...s.columns.map((c) => String(row[c.metric]))];
+      if (ours) {
+        const theirs = Number(row[s.primary.metric]);
+        const base = Number(ours[s.primary.metric]);
+        cells.push(base === 0 ? (theirs === 0 ? '1.00x' : '—') : `${(theirs / base).toFixed(2)}x`);
+      }
+      out.push(`| ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+async function main() {
+  const redis = await startRedis();
+  const redisVersion = execFileSync('redis-server', ['--version']).toString().match(/v=(\S+)/)?.[1] ?? '?';
+  const meta = {
+    date: new Date().toISOString().slice(0, 10),
+    node: process.version,
+    redis: `Redis ${redisVersion}`,
+    cpu: `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+  };
+  const only = process.env.BENCH_ONLY?.split(',');
+  const scenarios: Scenario[] = [];
+  try {
+    for (const [id, run] of Object.entries({ 'hit-path': hitPath, 'cold-stampede': coldStampede, expiry, http, scale })) {
+      if (only && !only.includes(id)) continue;
+      scenarios.push(await run(redis));
+    }
+  } finally {
+    await redis.stop();
+  }
+  mkdirSync(join(__dirname, 'results'), { recursive: true });
+  writeFileSync(join(__dirname, 'results', 'latest.json'), JSON.stringify({ meta, scenarios }, null, 2));
+  const md = markdown(scenarios, meta);
+  writeFileSync(join(__dirname, 'RESULTS.md'), md);
+  process.stdout.write(`${md}\n`);
+}
+
+void main();

@@ -1,0 +1,118 @@
+/**
+ * One benchmark process: `node --expose-gc -r tsx/cjs bench/worker.ts REDIS_URL PEER`. It sets up one peer
+ * and runs the loads the orchestrator asks for over IPC, answering with what it measured.
+ */
+import { PEERS, type Peer, type PeerName } from './peers';
+
+export type WorkerRequest =
+  | { type: 'hit'; key: string; callers: number; durationMs: number }
+  | { type: 'burst'; key: string; callers: number; workMs: number; ttl: number }
+  | { type: 'steady'; key: string; callers: number; workMs: number; ttl: number; durationMs: number }
+  | { type: 'scale'; keys: number }
+  | { type: 'close' };
+
+export interface WorkerReply {
+  calls?: number;
+  latencies?: number[];
+  computations?: number;
+  /** Latency of the callers whose own computation ran, and of the others. */
+  computingLatencies?: number[];
+  waiterLatencies?: number[];
+  heapPerWaiterBytes?: number;
+  finishedAt?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.now();
+
+async function main() {
+  const [url, peerName] = process.argv.slice(2);
+  const peer: Peer = await PEERS[peerName as PeerName](url);
+  const reply = (message: WorkerReply | 'ready') => process.send!(message);
+
+  process.on('message', async (request: WorkerRequest) => {
+    switch (request.type) {
+      case 'hit': {
+        let calls = 0;
+        const until = Date.now() + request.durationMs;
+        const compute = async () => ({ hot: true });
+        await Promise.all(
+          Array.from({ length: request.callers }, async () => {
+            while (Date.now() < until) {
+              await peer.get(request.key, compute, 600_000);
+              calls++;
+            }
+          }),
+        );
+        return reply({ calls });
+      }
+      case 'burst': {
+        let computations = 0;
+        const latencies: number[] = [];
+        const computingLatencies: number[] = [];
+        const waiterLatencies: number[] = [];
+        await Promise.all(
+          Array.from({ length: request.callers }, async () => {
+            let mine = false;
+            const started = now();
+            await peer.get(
+              request.key,
+              async () => {
+                mine = true;
+                computations++;
+                await sleep(request.workMs);
+                return { computed: true, at: Date.now() };
+              },
+              request.ttl,
+            );
+            const latency = now() - started;
+            latencies.push(latency);
+            (mine ? computingLatencies : waiterLatencies).push(latency);
+          }),
+        );
+        return reply({ latencies, computations, computingLatencies, waiterLatencies });
+      }
+      case 'steady': {
+        let computations = 0;
+        const latencies: number[] = [];
+        const until = Date.now() + request.durationMs;
+        await Promise.all(
+          Array.from({ length: request.callers }, async () => {
+            while (Date.now() < until) {
+              const started = now();
+              await peer.get(
+                request.key,
+                async () => {
+                  computations++;
+                  await sleep(request.workMs);
+                  return { at: Date.now() };
+                },
+                request.ttl,
+              );
+              latencies.push(now() - started);
+            }
+          }),
+        );
+        return reply({ latencies, computations });
+      }
+      case 'scale': {
+        const gc = (globalThis as { gc?: () => void }).gc!;
+        gc();
+        const before = process.memoryUsage().heapUsed;
+        const waits = Array.from({ length: request.keys }, (_, i) => peer.get(`scale-${i}`, async () => 'computed here', 60_000));
+        await sleep(50);
+        gc();
+        const heapPerWaiterBytes = (process.memoryUsage().heapUsed - before) / request.keys;
+        reply({ heapPerWaiterBytes });
+        await Promise.all(waits);
+        return reply({ finishedAt: Date.now() });
+      }
+      case 'close':
+        await peer.close();
+        process.exit(0);
+    }
+  });
+  reply('ready');
+}
+
+void main();
