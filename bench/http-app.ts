@@ -42,7 +42,10 @@ class BareController {
 
 const modules = {
   memolock: { imports: [MemoLockModule.forRoot({ redis: url })], controllers: [MemoLockedController] },
-  'cache-interceptor': { imports: [CacheModule.register({ stores: [createKeyv(url)] })], controllers: [CachedController] },
+  'cache-interceptor': {
+    imports: [CacheModule.register({ stores: [createKeyv(url)] })],
+    controllers: [CachedController],
+  },
   bare: { imports: [], controllers: [BareController] },
 };
 

@@ -54,7 +54,8 @@ async function startWorker(url: string, peer: PeerName): Promise<Worker> {
     if (w) w(reply);
     else inbox.push(reply);
   });
-  const next = () => new Promise<WorkerReply>((resolve) => (inbox.length ? resolve(inbox.shift()!) : waiting.push(resolve)));
+  const next = () =>
+    new Promise<WorkerReply>((resolve) => (inbox.length ? resolve(inbox.shift()!) : waiting.push(resolve)));
   return {
     next,
     send(request) {
@@ -69,7 +70,12 @@ async function startWorker(url: string, peer: PeerName): Promise<Worker> {
   };
 }
 
-async function withWorkers<T>(url: string, peer: PeerName, count: number, run: (workers: Worker[]) => Promise<T>): Promise<T> {
+async function withWorkers<T>(
+  url: string,
+  peer: PeerName,
+  count: number,
+  run: (workers: Worker[]) => Promise<T>,
+): Promise<T> {
   const workers = await Promise.all(Array.from({ length: count }, () => startWorker(url, peer)));
   try {
     return await run(workers);
@@ -80,7 +86,8 @@ async function withWorkers<T>(url: string, peer: PeerName, count: number, run: (
 
 // ---------------------------------------------------------------- statistics
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 
 async function dataCommands(admin: Redis): Promise<number> {
@@ -97,11 +104,24 @@ async function reset(admin: Redis) {
 
 // ---------------------------------------------------------------- scenarios
 
-const STAMPEDE_PEERS: PeerName[] = [OURS, 'read-through (unprotected)', 'bentocache L2', 'bentocache L1+L2', 'cache-manager'];
+const STAMPEDE_PEERS: PeerName[] = [
+  OURS,
+  'read-through (unprotected)',
+  'bentocache L2',
+  'bentocache L1+L2',
+  'cache-manager',
+];
 
 async function hitPath(redis: TestRedis): Promise<Scenario> {
   const rows: Row[] = [];
-  for (const peer of [OURS, 'ioredis GET (floor)', 'read-through (unprotected)', 'bentocache L2', 'bentocache L1+L2', 'cache-manager'] as PeerName[]) {
+  for (const peer of [
+    OURS,
+    'ioredis GET (floor)',
+    'read-through (unprotected)',
+    'bentocache L2',
+    'bentocache L1+L2',
+    'cache-manager',
+  ] as PeerName[]) {
     await reset(redis.client());
     // Seed the key in the peer's own format (the floor reads the read-through's key).
     if (peer === 'ioredis GET (floor)') await redis.client().set('bench:hot', JSON.stringify({ hot: true }));
@@ -128,7 +148,9 @@ async function coldStampede(redis: TestRedis): Promise<Scenario> {
   for (const peer of STAMPEDE_PEERS) {
     const row = await withWorkers(redis.url, peer, 4, async (workers) => {
       await reset(admin);
-      const replies = await Promise.all(workers.map((w) => w.send({ type: 'burst', key: 'cold', callers: 250, workMs: 200, ttl: 60_000 })));
+      const replies = await Promise.all(
+        workers.map((w) => w.send({ type: 'burst', key: 'cold', callers: 250, workMs: 200, ttl: 60_000 })),
+      );
       const commands = await dataCommands(admin);
       const latencies = replies.flatMap((r) => r.latencies!).sort((a, b) => a - b);
       const computing = replies.flatMap((r) => r.computingLatencies!);
@@ -143,7 +165,9 @@ async function coldStampede(redis: TestRedis): Promise<Scenario> {
         p99: round(percentile(latencies, 99)),
         max: round(latencies.at(-1)!),
         // How much later than the computing caller the waiters got the value (none wait when all compute).
-        waitersP99OverComputing: waiters.length ? round(percentile(waiters, 99) - Math.max(...computing)) : '—',
+        waitersP99OverComputing: waiters.length
+          ? round(percentile(waiters, 99) - Math.max(...computing))
+          : '—',
       };
     });
     rows.push(row);
@@ -174,7 +198,11 @@ async function expiry(redis: TestRedis): Promise<Scenario> {
   for (const peer of STAMPEDE_PEERS) {
     const row = await withWorkers(redis.url, peer, 4, async (workers) => {
       await reset(redis.client());
-      const replies = await Promise.all(workers.map((w) => w.send({ type: 'steady', key: 'expiring', callers: 16, workMs, ttl: 1_000, durationMs })));
+      const replies = await Promise.all(
+        workers.map((w) =>
+          w.send({ type: 'steady', key: 'expiring', callers: 16, workMs, ttl: 1_000, durationMs }),
+        ),
+      );
       const latencies = replies.flatMap((r) => r.latencies!).sort((a, b) => a - b);
       const computations = replies.reduce((sum, r) => sum + r.computations!, 0);
       return {
@@ -204,21 +232,40 @@ async function expiry(redis: TestRedis): Promise<Scenario> {
 }
 
 async function http(redis: TestRedis): Promise<Scenario> {
-  const autocannon = require('autocannon') as (options: object) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }>;
+  const autocannon = require('autocannon') as (
+    options: object,
+  ) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }>;
   const rows: Row[] = [];
-  const labels = { memolock: `${OURS} (@MemoLocked)`, 'cache-interceptor': '@nestjs/cache-manager CacheInterceptor', bare: 'bare handler (no cache)' };
+  const labels = {
+    memolock: `${OURS} (@MemoLocked)`,
+    'cache-interceptor': '@nestjs/cache-manager CacheInterceptor',
+    bare: 'bare handler (no cache)',
+  };
   for (const mode of ['memolock', 'cache-interceptor', 'bare'] as const) {
     await reset(redis.client());
     const port = await freePort();
-    const app = spawn(process.execPath, ['--require', 'tsx/cjs', join(__dirname, 'http-app.ts'), redis.url, String(port), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()));
+    const app = spawn(
+      process.execPath,
+      ['--require', 'tsx/cjs', join(__dirname, 'http-app.ts'), redis.url, String(port), mode],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) =>
+      app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()),
+    );
     const url = `http://127.0.0.1:${port}`;
     const run = (cold: boolean) =>
       autocannon({
         url,
         connections: 32,
         duration: SECONDS,
-        requests: [{ setupRequest: (req: { path: string }) => ({ ...req, path: cold ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1' }) }],
+        requests: [
+          {
+            setupRequest: (req: { path: string }) => ({
+              ...req,
+              path: cold ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1',
+            }),
+          },
+        ],
       });
     await run(false); // warm-up
     const cached = await run(false);
@@ -268,7 +315,8 @@ async function scale(redis: TestRedis): Promise<Scenario> {
       const commands = await dataCommands(admin);
       const started = Date.now();
       const deliver = admin.pipeline();
-      for (let i = 0; i < keys; i++) deliver.set(`bench:scale-${i}`, '"v"').publish(`bench/notif:scale-${i}`, '"v"');
+      for (let i = 0; i < keys; i++)
+        deliver.set(`bench:scale-${i}`, '"v"').publish(`bench/notif:scale-${i}`, '"v"');
       await deliver.exec();
       const { finishedAt } = await worker.next();
       return {
@@ -306,7 +354,7 @@ function markdown(scenarios: Scenario[], meta: Record<string, string>): string {
     '# Benchmark results',
     '',
     `Generated by \`npm run bench\` on ${meta.date}. Node ${meta.node}, ${meta.redis}, ${meta.cpu}. One run, every peer on the same machine`,
-    'and the same redis-server (loopback, started by the bench). Ratios compare each figure with nestjs-memolock\'s.',
+    "and the same redis-server (loopback, started by the bench). Ratios compare each figure with nestjs-memolock's.",
     '',
   ];
   for (const s of scenarios) {
@@ -331,7 +379,10 @@ function markdown(scenarios: Scenario[], meta: Record<string, string>): string {
 
 async function main() {
   const redis = await startRedis();
-  const redisVersion = execFileSync('redis-server', ['--version']).toString().match(/v=(\S+)/)?.[1] ?? '?';
+  const redisVersion =
+    execFileSync('redis-server', ['--version'])
+      .toString()
+      .match(/v=(\S+)/)?.[1] ?? '?';
   const meta = {
     date: new Date().toISOString().slice(0, 10),
     node: process.version,
@@ -341,7 +392,13 @@ async function main() {
   const only = process.env.BENCH_ONLY?.split(',');
   const scenarios: Scenario[] = [];
   try {
-    for (const [id, run] of Object.entries({ 'hit-path': hitPath, 'cold-stampede': coldStampede, expiry, http, scale })) {
+    for (const [id, run] of Object.entries({
+      'hit-path': hitPath,
+      'cold-stampede': coldStampede,
+      expiry,
+      http,
+      scale,
+    })) {
       if (only && !only.includes(id)) continue;
       scenarios.push(await run(redis));
     }

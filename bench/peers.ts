@@ -22,7 +22,8 @@ export const PEERS = {
     const engine = new RedisMemoLockEngine({ client });
     const handle = engine.memoLock('bench', { lockTimeout: 10_000 });
     return {
-      get: (key, compute, ttl) => handle.getResource(key, NO_TIMEOUT, async () => ({ value: await compute(), ttl })),
+      get: (key, compute, ttl) =>
+        handle.getResource(key, NO_TIMEOUT, async () => ({ value: await compute(), ttl })),
       close: async () => {
         await engine.close();
         await client.quit();
@@ -78,13 +79,17 @@ export const PEERS = {
 
 async function bento(url: string, withL1: boolean): Promise<Peer> {
   const { BentoCache, bentostore } = require('bentocache') as typeof import('bentocache');
-  const { redisDriver, redisBusDriver } = require('bentocache/drivers/redis') as typeof import('bentocache/drivers/redis');
+  const { redisDriver, redisBusDriver } =
+    require('bentocache/drivers/redis') as typeof import('bentocache/drivers/redis');
   const { memoryDriver } = require('bentocache/drivers/memory') as typeof import('bentocache/drivers/memory');
   const connection = new Redis(url);
   let store = bentostore();
   if (withL1) store = store.useL1Layer(memoryDriver({ maxSize: '50mb' }));
   store = store.useL2Layer(redisDriver({ connection }));
-  if (withL1) store = store.useBus(redisBusDriver({ connection: { host: new URL(url).hostname, port: Number(new URL(url).port) } }));
+  if (withL1)
+    store = store.useBus(
+      redisBusDriver({ connection: { host: new URL(url).hostname, port: Number(new URL(url).port) } }),
+    );
   const cache = new BentoCache({ default: 'store', stores: { store } });
   return {
     get: (key, compute, ttl) => cache.getOrSet({ key, factory: compute, ttl }),

@@ -99,7 +99,9 @@ async function main() {
         const gc = (globalThis as { gc?: () => void }).gc!;
         gc();
         const before = process.memoryUsage().heapUsed;
-        const waits = Array.from({ length: request.keys }, (_, i) => peer.get(`scale-${i}`, async () => 'computed here', 60_000));
+        const waits = Array.from({ length: request.keys }, (_, i) =>
+          peer.get(`scale-${i}`, async () => 'computed here', 60_000),
+        );
         await sleep(50);
         gc();
         const heapPerWaiterBytes = (process.memoryUsage().heapUsed - before) / request.keys;
