@@ -2,17 +2,23 @@
  * One in-process attempt to obtain a resource, shared by every caller of this process that asks for it
  * meanwhile (in-process coalescing). Each caller keeps its own timeout; the flight outlives a caller that
  * gives up, and is abandoned when the last one has.
+ *
+ * The callers' timeouts share one timer, armed for the earliest deadline: on a hot key, hundreds of callers
+ * join a flight that settles within a millisecond, and a timer each would cost more than the read itself.
  */
 interface Caller<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
-  timer: NodeJS.Timeout;
+  deadline: number;
+  timeoutError: () => Error;
 }
 
 export class Flight<T> {
   readonly #callers = new Set<Caller<T>>();
   #settled = false;
   #onAbandoned: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerDeadline = Infinity;
 
   /** `onAbandoned` runs once, when the last caller leaves before the flight settled. */
   constructor(onAbandoned?: () => void) {
@@ -26,16 +32,9 @@ export class Flight<T> {
   /** Adds a caller that rejects with `timeoutError()` after `timeout` ms unless the flight settles first. */
   join(timeout: number, timeoutError: () => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const caller: Caller<T> = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#callers.delete(caller);
-          reject(timeoutError());
-          if (this.#callers.size === 0) this.#abandon();
-        }, timeout),
-      };
-      this.#callers.add(caller);
+      const deadline = Date.now() + timeout;
+      this.#callers.add({ resolve, reject, deadline, timeoutError });
+      if (deadline < this.#timerDeadline) this.#arm(deadline);
     });
   }
 
@@ -49,11 +48,10 @@ export class Flight<T> {
 
   /** Rejects every caller with `error` and abandons the flight without settling what it computes. */
   abort(error: unknown): void {
-    for (const caller of this.#callers) {
-      clearTimeout(caller.timer);
-      caller.reject(error);
-    }
+    this.#disarm();
+    const callers = [...this.#callers];
     this.#callers.clear();
+    for (const caller of callers) caller.reject(error);
     this.#abandon();
   }
 
@@ -61,11 +59,40 @@ export class Flight<T> {
     if (this.#settled) return;
     this.#settled = true;
     this.#onAbandoned = undefined;
-    for (const caller of this.#callers) {
-      clearTimeout(caller.timer);
-      notify(caller);
-    }
+    this.#disarm();
+    const callers = [...this.#callers];
     this.#callers.clear();
+    for (const caller of callers) notify(caller);
+  }
+
+  #arm(deadline: number): void {
+    clearTimeout(this.#timer);
+    this.#timerDeadline = deadline;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - Date.now()));
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerDeadline = Infinity;
+  }
+
+  /** Rejects the callers whose deadline passed, and re-arms for the next one. */
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerDeadline = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const caller of [...this.#callers]) {
+      if (caller.deadline <= now) {
+        this.#callers.delete(caller);
+        caller.reject(caller.timeoutError());
+      } else if (caller.deadline < next) {
+        next = caller.deadline;
+      }
+    }
+    if (this.#callers.size === 0) this.#abandon();
+    else if (next < Infinity) this.#arm(next);
   }
 
   #abandon(): void {
