@@ -13,6 +13,7 @@ import type { PeerName } from './peers';
 import type { WorkerReply, WorkerRequest } from './worker';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const HTTP_ROUNDS = 3;
 const OURS = 'nestjs-memolock';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -241,52 +242,78 @@ async function http(redis: TestRedis): Promise<Scenario> {
     'cache-interceptor': '@nestjs/cache-manager CacheInterceptor',
     bare: 'bare handler (no cache)',
   };
-  for (const mode of ['memolock', 'cache-interceptor', 'bare'] as const) {
-    await reset(redis.client());
-    const port = await freePort();
-    const app = spawn(
-      process.execPath,
-      ['--require', 'tsx/cjs', join(__dirname, 'http-app.ts'), redis.url, String(port), mode],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((resolve) =>
-      app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()),
-    );
-    const url = `http://127.0.0.1:${port}`;
-    const run = (cold: boolean) =>
-      autocannon({
-        url,
-        connections: 32,
-        duration: SECONDS,
-        requests: [
-          {
-            setupRequest: (req: { path: string }) => ({
-              ...req,
-              path: cold ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1',
-            }),
-          },
-        ],
+  const modes = ['memolock', 'cache-interceptor', 'bare'] as const;
+  // All three apps run side by side, and the rounds alternate between them, so that a slow moment of the
+  // machine does not fall on one contender only; each figure is the median of the rounds.
+  await reset(redis.client());
+  const apps = await Promise.all(
+    modes.map(async (mode) => {
+      const port = await freePort();
+      const app = spawn(
+        process.execPath,
+        ['--require', 'tsx/cjs', join(__dirname, 'http-app.ts'), redis.url, String(port), mode],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve) =>
+        app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()),
+      );
+      return { mode, app, url: `http://127.0.0.1:${port}` };
+    }),
+  );
+  const run = (url: string, cold: boolean) =>
+    autocannon({
+      url,
+      connections: 32,
+      duration: SECONDS,
+      requests: [
+        {
+          setupRequest: (req: { path: string }) => ({
+            ...req,
+            path: cold ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1',
+          }),
+        },
+      ],
+    });
+  type Measure = { cachedRps: number; cachedP99: number; coldRps: number; coldP99: number; errors: number };
+  const measures = new Map<string, Measure[]>(modes.map((m) => [m, []]));
+  for (const { url } of apps) await run(url, false); // warm-up
+  for (let round = 0; round < HTTP_ROUNDS; round++) {
+    for (const { mode, url } of apps) {
+      const cached = await run(url, false);
+      const cold = await run(url, true);
+      measures.get(mode)!.push({
+        cachedRps: cached.requests.average,
+        cachedP99: cached.latency.p99,
+        coldRps: cold.requests.average,
+        coldP99: cold.latency.p99,
+        errors: cached.non2xx + cached.errors + cold.non2xx + cold.errors,
       });
-    await run(false); // warm-up
-    const cached = await run(false);
-    const cold = await run(true);
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  for (const mode of modes) {
+    const m = measures.get(mode)!;
     rows.push({
       peer: labels[mode],
-      cachedRps: Math.round(cached.requests.average),
-      cachedP99: cached.latency.p99,
-      coldRps: Math.round(cold.requests.average),
-      coldP99: cold.latency.p99,
-      errors: cached.non2xx + cached.errors + cold.non2xx + cold.errors,
+      cachedRps: Math.round(median(m.map((x) => x.cachedRps))),
+      cachedP99: median(m.map((x) => x.cachedP99)),
+      coldRps: Math.round(median(m.map((x) => x.coldRps))),
+      coldP99: median(m.map((x) => x.coldP99)),
+      errors: m.reduce((sum, x) => sum + x.errors, 0),
     });
     log(`http: ${JSON.stringify(rows.at(-1))}`);
-    const exited = new Promise((resolve) => app.once('exit', resolve));
-    app.kill('SIGTERM');
-    await exited;
   }
+  await Promise.all(
+    apps.map(({ app }) => {
+      const exited = new Promise((resolve) => app.once('exit', resolve));
+      app.kill('SIGTERM');
+      return exited;
+    }),
+  );
   return {
     id: 'http',
     title: 'HTTP (Nest + Express, autocannon)',
-    setup: `32 connections, ${SECONDS} s each; cached: one URL; cold: a new URL on every request`,
+    setup: `32 connections, ${SECONDS} s a run, median of ${HTTP_ROUNDS} rounds alternating between the apps; cached: one URL; cold: a new URL on every request`,
     primary: { metric: 'cachedRps', label: 'cached req/s', higherIsBetter: true },
     columns: [
       { metric: 'cachedRps', label: 'cached req/s' },
