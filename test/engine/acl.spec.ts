@@ -42,7 +42,11 @@ describe('an ACL user limited to one tag', () => {
         '+client|setname',
       );
   });
-  afterAll(() => redis.stop());
+  const clients: Redis[] = [];
+  afterAll(async () => {
+    await redis.stop(); // closes the engines first
+    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  });
 
   const connect = () => {
     const client = new Redis(redis.url, {
@@ -52,6 +56,7 @@ describe('an ACL user limited to one tag', () => {
       connectionName: 'acl-test',
     });
     client.on('error', () => undefined);
+    clients.push(client);
     return client;
   };
 
