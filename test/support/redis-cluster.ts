@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import Redis, { Cluster, type ClusterOptions } from 'ioredis';
 import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib';
 import { waitForPing } from './redis-server';
+import { tearDown } from './teardown';
 import { sleep } from './sleep';
 
 const run = promisify(execFile);
@@ -75,26 +76,7 @@ export async function startCluster(): Promise<TestCluster> {
   const clients = new Set<Cluster | Redis>();
   const engines = new Set<RedisMemoLockEngine>();
   const stop = async () => {
-    await Promise.all([...engines].map((e) => e.close()));
-    await Promise.all(
-      [...clients].map((c) =>
-        c.status === 'ready'
-          ? c.quit().catch(() => c.disconnect())
-          : c.status === 'end'
-            ? undefined
-            : c.disconnect(),
-      ),
-    );
-    await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            if (s.exitCode !== null || s.signalCode !== null) return resolve();
-            s.once('exit', () => resolve());
-            s.kill('SIGKILL');
-          }),
-      ),
-    );
+    await tearDown(engines, clients, servers);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

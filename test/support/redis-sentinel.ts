@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import Redis, { type RedisOptions } from 'ioredis';
 import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib';
 import { freePort, waitForPing } from './redis-server';
+import { tearDown } from './teardown';
 import { sleep } from './sleep';
 
 export const MASTER_NAME = 'memolock';
@@ -116,26 +117,7 @@ export async function startSentinel(): Promise<TestSentinel> {
       return masterPort();
     },
     async stop() {
-      await Promise.all([...engines].map((e) => e.close()));
-      await Promise.all(
-        [...clients].map((c) =>
-          c.status === 'ready'
-            ? c.quit().catch(() => c.disconnect())
-            : c.status === 'end'
-              ? undefined
-              : c.disconnect(),
-        ),
-      );
-      await Promise.all(
-        processes.map(
-          (p) =>
-            new Promise<void>((resolve) => {
-              if (p.exitCode !== null || p.signalCode !== null) return resolve();
-              p.once('exit', () => resolve());
-              p.kill('SIGKILL');
-            }),
-        ),
-      );
+      await tearDown(engines, clients, processes);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
 import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib';
+import { killProcess, tearDown } from './teardown';
 
 export interface TestRedis {
   readonly url: string;
@@ -95,11 +96,6 @@ function launch(port: number, extraArgs: string[]): ChildProcess {
   return child;
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
 /** Starts a redis-server of this test's own, or uses REDIS_URL. */
 export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const clients = new Set<Redis>();
@@ -119,19 +115,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       engines.add(engine);
       return engine;
     };
-  const closeClients = async () => {
-    await Promise.all([...engines].map((e) => e.close()));
-    engines.clear();
-    // ioredis's disconnect() arms a 2 s timer that only the stream's close clears: never call it on a client
-    // that is already closed (a test may have closed it), or the timer outlives the test.
-    await Promise.all(
-      [...clients].map((c) => {
-        if (c.status === 'end') return undefined;
-        return c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect();
-      }),
-    );
-    clients.clear();
-  };
+  const closeClients = () => tearDown(engines, clients);
 
   if (process.env.REDIS_URL) {
     const url = process.env.REDIS_URL;
@@ -158,10 +142,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const client = makeClient(url);
   let child = launch(port, extraArgs);
   await waitForPing(port);
-  const kill = async () => {
-    child.kill('SIGKILL');
-    await exited(child);
-  };
+  const kill = () => killProcess(child);
   return {
     url,
     port,
@@ -178,7 +159,6 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
     },
     stop: async () => {
       await closeClients();
-      child.kill('SIGCONT');
       await kill();
     },
   };
