@@ -5,7 +5,7 @@
 import { PEERS, type Peer, type PeerName } from './peers';
 
 export type WorkerRequest =
-  | { type: 'hit'; key: string; callers: number; durationMs: number }
+  | { type: 'hit'; key: string; callers: number; durationMs: number; distinct?: boolean }
   | { type: 'burst'; key: string; callers: number; workMs: number; ttl: number }
   | { type: 'steady'; key: string; callers: number; workMs: number; ttl: number; durationMs: number }
   | { type: 'scale'; keys: number }
@@ -37,9 +37,11 @@ async function main() {
         const until = Date.now() + request.durationMs;
         const compute = async () => ({ hot: true });
         await Promise.all(
-          Array.from({ length: request.callers }, async () => {
+          Array.from({ length: request.callers }, async (_, i) => {
+            // distinct: a key per caller, so that nothing can be coalesced
+            const key = request.distinct ? `${request.key}-${i}` : request.key;
             while (Date.now() < until) {
-              await peer.get(request.key, compute, 600_000);
+              await peer.get(key, compute, 600_000);
               calls++;
             }
           }),
