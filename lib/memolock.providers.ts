@@ -5,6 +5,7 @@ import type { Provider } from '@nestjs/common';
 import Redis, { type Cluster, type RedisOptions } from 'ioredis';
 import { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
 import { MemoLockEngine } from './engine/memolock-engine.interface';
+import { closeClient } from './engine/redis-call';
 import { RedisMemoLockEngine } from './engine/redis-memolock.engine';
 import { MemoLockArgumentError } from './errors';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
@@ -19,6 +20,9 @@ export interface MemoLockConnection {
 }
 
 // ioredis defaults retry a command for up to ~74 s while Redis is down; one retry rejects in ~0.25 s.
+/** How long shutdown waits for Redis to acknowledge QUIT before dropping the connection. */
+const CLOSE_TIMEOUT_MS = 1_000;
+
 const OPENED_CONNECTION_DEFAULTS: RedisOptions = {
   maxRetriesPerRequest: 1,
   connectionName: 'nestjs-memolock',
@@ -51,11 +55,9 @@ export function openConnection(redis: MemoLockModuleOptions['redis']): MemoLockC
   return { client, owned: true };
 }
 
-/** Closes a connection the module opened: QUIT when it is up, otherwise drop it. */
+/** Closes a connection the module opened; one passed in is left to its owner. */
 export async function closeConnection({ client, owned }: MemoLockConnection): Promise<void> {
-  if (!client || !owned || client.status === 'end') return;
-  if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-  else client.disconnect();
+  if (client && owned) await closeClient(client, CLOSE_TIMEOUT_MS);
 }
 
 export const memoLockProviders: Provider[] = [

@@ -10,7 +10,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { MemoLockClosedError, type RemoteFailure } from '../errors';
 import { Messages } from '../memolock.messages';
 import { decodeFailure, parseChannel, tagPattern } from './protocol';
-import { withDeadline } from './redis-call';
+import { closeClient, withDeadline } from './redis-call';
 
 export type HubEvent =
   | { type: 'value'; raw: string }
@@ -100,13 +100,7 @@ export class NotificationHub {
     this.#subscriber = undefined;
     if (!subscriber) return;
     subscriber.removeAllListeners('pmessage');
-    if (subscriber.status === 'ready') {
-      await withDeadline(subscriber.quit(), this.#commandTimeout, 'QUIT').catch(() =>
-        subscriber.disconnect(),
-      );
-    } else {
-      subscriber.disconnect();
-    }
+    await closeClient(subscriber, this.#commandTimeout);
   }
 
   #subscribe(tag: string, subscription: TagSubscription): void {

@@ -52,3 +52,15 @@ export function callRedis<T>(
   }
   return withDeadline(send(), ms, command);
 }
+
+/**
+ * Closes a connection this package opened: QUIT when it is up (bounded by `ms`), otherwise drop it. Never
+ * twice: ioredis's disconnect() arms a timer (`disconnectTimeout`) that only the socket's close clears, so
+ * on a connection already ended it would hold the process for that long.
+ */
+export async function closeClient(client: Redis | Cluster, ms: number): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status === 'ready')
+    await withDeadline(client.quit(), ms, 'QUIT').catch(() => client.disconnect());
+  else client.disconnect();
+}
