@@ -24,11 +24,23 @@ export interface Obtained {
   status: MemoLockStatus;
 }
 
+/** What a caller resolves with, from what its flight obtained (the whole `Obtained` when absent). */
+export type Projection = ((obtained: Obtained) => unknown) | undefined;
+
 /** The engine behind a handle. */
 export interface MemoLockBackend {
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained>;
+  obtain(
+    tag: ResolvedTagOptions,
+    id: string,
+    timeout: number,
+    work: HandleWork,
+    project: Projection,
+  ): Promise<unknown>;
   invalidate(tag: ResolvedTagOptions, id: string): Promise<void>;
 }
+
+/** Callers of `getResource` get the value itself, straight from their flight (no promise in between). */
+const valueOf = (obtained: Obtained) => obtained.value;
 
 export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
   readonly #backend: MemoLockBackend;
@@ -47,25 +59,24 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     return this.#options.lockTimeout;
   }
 
-  async getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
+  getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
+    // Called without an argument: a computation may take an optional parameter of its own.
     const work: HandleWork = { kind: 'compute', compute: () => compute() };
-    return (await this.#obtain(id, timeout, 'compute', compute, work)).value as V;
+    return this.#obtain(id, timeout, 'compute', compute, work, valueOf) as Promise<V>;
   }
 
-  async getResourceRenewable<V extends T = T>(
+  getResourceRenewable<V extends T = T>(
     id: string,
     timeout: number,
     compute: RenewableComputation<V>,
   ): Promise<V> {
-    return (await this.#obtain(id, timeout, 'compute', compute, { kind: 'compute', compute })).value as V;
+    const work: HandleWork = { kind: 'compute', compute };
+    return this.#obtain(id, timeout, 'compute', compute, work, valueOf) as Promise<V>;
   }
 
-  async getResourceExternal<V extends T = T>(
-    id: string,
-    timeout: number,
-    start: ExternalComputation,
-  ): Promise<V> {
-    return (await this.#obtain(id, timeout, 'start', start, { kind: 'external', start })).value as V;
+  getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V> {
+    const work: HandleWork = { kind: 'external', start };
+    return this.#obtain(id, timeout, 'start', start, work, valueOf) as Promise<V>;
   }
 
   async getResourceWithStatus<V extends T = T>(
@@ -78,10 +89,15 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
       ran = true;
       return compute(renew);
     };
-    const { value, status } = await this.#obtain(id, timeout, 'compute', compute, {
-      kind: 'compute',
-      compute: own,
-    });
+    const work: HandleWork = { kind: 'compute', compute: own };
+    const { value, status } = (await this.#obtain(
+      id,
+      timeout,
+      'compute',
+      compute,
+      work,
+      undefined,
+    )) as Obtained;
     // A flight computes with its first caller's function: a caller coalesced onto it waited instead.
     return { value: value as V, status: status === 'stored' && !ran ? 'collapsed' : status };
   }
@@ -91,16 +107,22 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     await this.#backend.invalidate(this.#options, id);
   }
 
-  async #obtain(
+  /** Validates the call (a bad argument rejects, and reaches no engine), then hands it over. */
+  #obtain(
     id: string,
     timeout: number,
     fnName: string,
     fn: unknown,
     work: HandleWork,
-  ): Promise<Obtained> {
-    assertId(id);
-    assertDuration('timeout', timeout, MAX_TIMER_MS);
-    assertFunction(fnName, fn);
-    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work);
+    project: Projection,
+  ): Promise<unknown> {
+    try {
+      assertId(id);
+      assertDuration('timeout', timeout, MAX_TIMER_MS);
+      assertFunction(fnName, fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work, project);
   }
 }
