@@ -57,7 +57,12 @@ async function main() {
     if (only) {
       const [path, shape] = only.split('-') as ['floor' | 'engine', Shape];
       await callsPerSecond(paths[path], shape, 1); // warm-up
-      console.log(`${only}: ${fmt(await callsPerSecond(paths[path], shape, SECONDS))} calls/s`);
+      const cpu = process.cpuUsage();
+      const rate = await callsPerSecond(paths[path], shape, SECONDS);
+      const { user, system } = process.cpuUsage(cpu);
+      // CPU per call moves less than calls/s when other processes share the machine.
+      const perCall = (user + system) / (rate * SECONDS);
+      console.log(`${only}: ${fmt(rate)} calls/s, ${perCall.toFixed(2)} µs of CPU per call`);
       return;
     }
 

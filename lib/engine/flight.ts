@@ -9,30 +9,36 @@
  */
 import { MemoLockTimeoutError } from '../errors';
 import { Messages } from '../memolock.messages';
+import type { MemoLockStatus } from './memolock-engine.interface';
 
-interface Caller<T> {
+interface Caller {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   timeout: number;
   deadline: number;
-  /** What this caller resolves with, from what the flight settles with (the whole of it by default). */
-  project: ((value: T) => unknown) | undefined;
+  /** Resolves with `{ value, status }` rather than the value alone. */
+  withStatus: boolean;
 }
 
-export class Flight<T> {
-  readonly #tag: string;
-  readonly #id: string;
-  #callers: Caller<T>[] = [];
+/** Told when the last caller left a flight that had not settled. */
+export interface AbandonListener {
+  abandon(): void;
+}
+
+export class Flight {
+  readonly tag: string;
+  readonly id: string;
+  #callers: Caller[] = [];
   #settled = false;
-  #onAbandoned: (() => void) | undefined;
+  #listener: AbandonListener | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerDeadline = Infinity;
 
-  /** `onAbandoned` runs once, when the last caller leaves before the flight settled. */
-  constructor(tag: string, id: string, onAbandoned?: () => void) {
-    this.#tag = tag;
-    this.#id = id;
-    this.#onAbandoned = onAbandoned;
+  /** `listener.abandon()` runs once, when the last caller leaves before the flight settled. */
+  constructor(tag: string, id: string, listener?: AbandonListener) {
+    this.tag = tag;
+    this.id = id;
+    this.#listener = listener;
   }
 
   get settled(): boolean {
@@ -45,21 +51,19 @@ export class Flight<T> {
   }
 
   /**
-   * Adds a caller that rejects with `MemoLockTimeoutError` after `timeout` ms unless the flight settles first,
-   * and resolves with `project(value)` (or the value itself) when it does.
+   * Adds a caller that rejects with `MemoLockTimeoutError` after `timeout` ms unless the flight settles first.
+   * It resolves with the value, or with `{ value, status }` when `withStatus`.
    */
-  join(timeout: number, project?: (value: T) => unknown): Promise<unknown> {
+  join(timeout: number, withStatus: boolean): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const deadline = performance.now() + timeout;
-      this.#callers.push({ resolve, reject, timeout, deadline, project });
+      this.#callers.push({ resolve, reject, timeout, deadline, withStatus });
       if (deadline < this.#timerDeadline) this.#arm(deadline);
     });
   }
 
-  resolve(value: T): void {
-    for (const caller of this.#settle()) {
-      caller.resolve(caller.project === undefined ? value : caller.project(value));
-    }
+  resolve(value: unknown, status: MemoLockStatus): void {
+    for (const caller of this.#settle()) caller.resolve(caller.withStatus ? { value, status } : value);
   }
 
   reject(error: unknown): void {
@@ -75,10 +79,10 @@ export class Flight<T> {
     this.#abandon();
   }
 
-  #settle(): Caller<T>[] {
+  #settle(): Caller[] {
     if (this.#settled) return [];
     this.#settled = true;
-    this.#onAbandoned = undefined;
+    this.#listener = undefined;
     this.#disarm();
     const callers = this.#callers;
     this.#callers = [];
@@ -104,8 +108,8 @@ export class Flight<T> {
     this.#timerDeadline = Infinity;
     const now = performance.now();
     let next = Infinity;
-    const waiting: Caller<T>[] = [];
-    const expired: Caller<T>[] = [];
+    const waiting: Caller[] = [];
+    const expired: Caller[] = [];
     for (const caller of this.#callers) {
       if (caller.deadline <= now) expired.push(caller);
       else {
@@ -114,9 +118,9 @@ export class Flight<T> {
       }
     }
     this.#callers = waiting;
-    const context = { tag: this.#tag, id: this.#id };
+    const context = { tag: this.tag, id: this.id };
     for (const caller of expired) {
-      const message = Messages.timeout(this.#tag, this.#id, caller.timeout);
+      const message = Messages.timeout(this.tag, this.id, caller.timeout);
       caller.reject(new MemoLockTimeoutError(message, context, caller.timeout));
     }
     if (waiting.length === 0) this.#abandon();
@@ -124,13 +128,13 @@ export class Flight<T> {
   }
 
   #abandon(): void {
-    const onAbandoned = this.#onAbandoned;
-    this.#onAbandoned = undefined;
-    onAbandoned?.();
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.abandon();
   }
 }
 
 /** The timer's callback, shared by every flight (no closure per timer). */
-function expire(flight: { expire(): void }): void {
+function expire(flight: Flight): void {
   flight.expire();
 }

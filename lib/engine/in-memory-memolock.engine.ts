@@ -14,7 +14,7 @@ import {
   type MemoLockBackend,
   MemoLockTagHandle,
   type Obtained,
-  type Projection,
+  runComputation,
 } from './memolock-handle';
 import {
   computeValue,
@@ -43,7 +43,7 @@ interface Entry {
 export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #entries = new Map<string, Entry>();
-  readonly #flights = new Coalescer<{ flight: Flight<Obtained>; start(): void }>();
+  readonly #flights = new Coalescer<{ flight: Flight; start(): void }>();
   /** External work waiting for {@link publish}. */
   readonly #deliveries = new Map<string, Set<(encoded: string) => void>>();
   #closed = false;
@@ -76,31 +76,32 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     id: string,
     timeout: number,
     work: HandleWork,
-    project: Projection,
+    withStatus: boolean,
   ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
     const key = `${tag.tag}:${id}`;
-    return this.#flights.join(tag, id, timeout, project, (forget) => {
+    return this.#flights.join(tag, id, timeout, withStatus, () => {
       const delivery = work.kind === 'external' ? this.#expectDelivery(key) : undefined;
       const done = () => {
-        if (forget()) delivery?.cancel();
+        if (this.#flights.forget(tag, id, flown)) delivery?.cancel();
       };
       // Abandoned by every caller: external work stops waiting; a computation already running still
       // finishes and stores its value.
-      const flight = new Flight<Obtained>(tag.tag, id, () => work.kind === 'external' && done());
+      const flight = new Flight(tag.tag, id, { abandon: () => work.kind === 'external' && done() });
       // Forgotten before its callers hear of it, so that none of them can join it once settled.
       const start = () =>
         void this.#run(tag, id, key, work, delivery?.value).then(
-          (value) => {
+          ({ value, status }) => {
             done();
-            flight.resolve(value);
+            flight.resolve(value, status);
           },
           (error: unknown) => {
             done();
             flight.reject(error);
           },
         );
-      return { flight, start };
+      const flown = { flight, start };
+      return flown;
     });
   }
 
@@ -146,7 +147,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
       await work.start();
       return { value: decodeValue(tag, id, await delivered!), status: 'stored' };
     }
-    const { encoded, ttl } = await computeValue(tag, id, () => work.compute(this.#lease(tag, id)));
+    const { encoded, ttl } = await computeValue(tag, id, () => runComputation(work, this.#lease(tag, id)));
     if (!this.#closed) this.#store(key, encoded, ttl);
     return { value: decodeValue(tag, id, encoded), status: 'stored' };
   }

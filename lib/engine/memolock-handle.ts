@@ -9,23 +9,33 @@ import type {
   MemoLockOutcome,
   MemoLockStatus,
   RenewableComputation,
+  RenewLock,
 } from './memolock-engine.interface';
 import type { ResolvedTagOptions } from './resource-codec';
 import { assertDuration, assertFunction, assertId, MAX_TIMER_MS } from './validation';
 
-/** What the handle's calls need in order to run. */
+/**
+ * What the handle's calls need in order to run. `'compute'` is called without an argument (a computation may
+ * take an optional parameter of its own), `'renewable'` with `renew`.
+ */
 export type HandleWork =
-  | { kind: 'compute'; compute: RenewableComputation<unknown> }
+  | { kind: 'compute'; compute: Computation<unknown> }
+  | { kind: 'renewable'; compute: RenewableComputation<unknown> }
   | { kind: 'external'; start: ExternalComputation };
+
+/** Runs the computation of `work` (which must not be external) with `renew` if it takes it. */
+export function runComputation(
+  work: Exclude<HandleWork, { kind: 'external' }>,
+  renew: RenewLock,
+): ReturnType<Computation<unknown>> {
+  return work.kind === 'renewable' ? work.compute(renew) : work.compute();
+}
 
 /** What an engine resolves a call's flight with. */
 export interface Obtained {
   value: unknown;
   status: MemoLockStatus;
 }
-
-/** What a caller resolves with, from what its flight obtained (the whole `Obtained` when absent). */
-export type Projection = ((obtained: Obtained) => unknown) | undefined;
 
 /** The engine behind a handle. */
 export interface MemoLockBackend {
@@ -34,13 +44,10 @@ export interface MemoLockBackend {
     id: string,
     timeout: number,
     work: HandleWork,
-    project: Projection,
+    withStatus: boolean,
   ): Promise<unknown>;
   invalidate(tag: ResolvedTagOptions, id: string): Promise<void>;
 }
-
-/** Callers of `getResource` get the value itself, straight from their flight (no promise in between). */
-const valueOf = (obtained: Obtained) => obtained.value;
 
 export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
   readonly #backend: MemoLockBackend;
@@ -59,10 +66,10 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     return this.#options.lockTimeout;
   }
 
+  // The callers get their value straight from their flight: no async function, no promise in between.
   getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
-    // Called without an argument: a computation may take an optional parameter of its own.
-    const work: HandleWork = { kind: 'compute', compute: () => compute() };
-    return this.#obtain(id, timeout, 'compute', compute, work, valueOf) as Promise<V>;
+    const work: HandleWork = { kind: 'compute', compute };
+    return this.#obtain(id, timeout, 'compute', compute, work, false) as Promise<V>;
   }
 
   getResourceRenewable<V extends T = T>(
@@ -70,13 +77,13 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     timeout: number,
     compute: RenewableComputation<V>,
   ): Promise<V> {
-    const work: HandleWork = { kind: 'compute', compute };
-    return this.#obtain(id, timeout, 'compute', compute, work, valueOf) as Promise<V>;
+    const work: HandleWork = { kind: 'renewable', compute };
+    return this.#obtain(id, timeout, 'compute', compute, work, false) as Promise<V>;
   }
 
   getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V> {
     const work: HandleWork = { kind: 'external', start };
-    return this.#obtain(id, timeout, 'start', start, work, valueOf) as Promise<V>;
+    return this.#obtain(id, timeout, 'start', start, work, false) as Promise<V>;
   }
 
   async getResourceWithStatus<V extends T = T>(
@@ -89,15 +96,8 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
       ran = true;
       return compute(renew);
     };
-    const work: HandleWork = { kind: 'compute', compute: own };
-    const { value, status } = (await this.#obtain(
-      id,
-      timeout,
-      'compute',
-      compute,
-      work,
-      undefined,
-    )) as Obtained;
+    const work: HandleWork = { kind: 'renewable', compute: own };
+    const { value, status } = (await this.#obtain(id, timeout, 'compute', compute, work, true)) as Obtained;
     // A flight computes with its first caller's function: a caller coalesced onto it waited instead.
     return { value: value as V, status: status === 'stored' && !ran ? 'collapsed' : status };
   }
@@ -114,7 +114,7 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     fnName: string,
     fn: unknown,
     work: HandleWork,
-    project: Projection,
+    withStatus: boolean,
   ): Promise<unknown> {
     try {
       assertId(id);
@@ -123,6 +123,6 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work, project);
+    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work, withStatus);
   }
 }

@@ -9,25 +9,24 @@
  */
 import { MemoLockRedisError, MemoLockRemoteComputationError, MemoLockRenewError } from '../errors';
 import { Messages } from '../memolock.messages';
-import type { Flown } from './coalescer';
+import type { Coalescer, Flown } from './coalescer';
 import { Flight } from './flight';
-import type {
-  ExternalComputation,
-  MemoLockStatus,
-  RenewableComputation,
-  RenewLock,
-} from './memolock-engine.interface';
-import type { HandleWork, Obtained } from './memolock-handle';
+import type { ExternalComputation, MemoLockStatus, RenewLock } from './memolock-engine.interface';
+import { type HandleWork, type Obtained, runComputation } from './memolock-handle';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
 import type { ResourceNames } from './protocol';
 import { type RedisLink, RedisUnavailableError } from './redis-call';
 import { RedisLock } from './redis-lock';
 import { computeValue, decodeValue, type ResolvedTagOptions } from './resource-codec';
 import { assertDuration, MAX_TIMER_MS } from './validation';
+import type { ReadRequester, ValueReader } from './value-reader';
 
 /** What a flight needs from its engine. */
 export interface FlightContext {
+  /** The flights that take callers, which a flight leaves once it no longer does. */
+  flights: Coalescer<RedisFlight>;
   link: RedisLink;
+  reader: ValueReader;
   hub: NotificationHub;
   /** Every flight past its first read and not yet stopped, so that the engine's close() reaches them all. */
   live: Set<RedisFlight>;
@@ -41,13 +40,12 @@ const ABANDONED = Symbol('abandoned');
 
 const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
 
-export class RedisFlight implements Watcher, Flown<Obtained> {
-  readonly flight: Flight<Obtained>;
+export class RedisFlight implements Watcher, ReadRequester, Flown {
+  readonly flight: Flight;
   readonly #ctx: FlightContext;
   readonly #tag: ResolvedTagOptions;
   readonly #id: string;
   readonly #work: HandleWork;
-  readonly #onDone: () => unknown;
   /** Set on the first miss, with the lock. */
   #names: ResourceNames | undefined;
   #lock: RedisLock | undefined;
@@ -61,19 +59,12 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
   /** Settles when the flight's wait has stopped (the first read aside). */
   #stopped: Promise<void> | undefined;
 
-  constructor(
-    ctx: FlightContext,
-    tag: ResolvedTagOptions,
-    id: string,
-    work: HandleWork,
-    onDone: () => unknown,
-  ) {
+  constructor(ctx: FlightContext, tag: ResolvedTagOptions, id: string, work: HandleWork) {
     this.#ctx = ctx;
     this.#tag = tag;
     this.#id = id;
     this.#work = work;
-    this.#onDone = onDone;
-    this.flight = new Flight(tag.tag, id, () => this.abandon());
+    this.flight = new Flight(tag.tag, id, this);
   }
 
   /** Whether the holder's computation runs here (it finishes whatever happens, for everyone's sake). */
@@ -86,25 +77,27 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
     return this.#stopped ?? Promise.resolve();
   }
 
-  /** The first read: a hit settles the flight at once; anything else starts the wait. */
+  /** The first read (batched with the other flights' of this turn); see {@link valueRead}. */
   start(): void {
-    const { link } = this.#ctx;
-    const key = `${this.#tag.tag}:${this.#id}`;
-    link
-      .call('GET', () => link.client.get(key))
-      .then(
-        (raw) => {
-          if (raw === null || this.#abandoned) return this.#wait(undefined);
-          let outcome: Obtained;
-          try {
-            outcome = this.#value(raw, 'hit');
-          } catch (error) {
-            return this.#reject(error);
-          }
-          this.#resolve(outcome);
-        },
-        (error: unknown) => this.#wait(error),
-      );
+    this.#ctx.reader.read(`${this.#tag.tag}:${this.#id}`, this);
+  }
+
+  /** @internal The first read's outcome: a hit settles the flight at once; a miss starts the wait. */
+  valueRead(raw: string | null): void {
+    if (raw === null || this.#abandoned) return this.#wait(undefined);
+    let value: unknown;
+    try {
+      value = decodeValue(this.#tag, this.#id, raw);
+    } catch (error) {
+      return this.#reject(error);
+    }
+    this.#forget();
+    this.flight.resolve(value, 'hit');
+  }
+
+  /** @internal The first read failed: Redis's failure policy decides (see `#redisFailed`). */
+  readFailed(error: unknown): void {
+    this.#wait(error);
   }
 
   /** Nobody in this process waits any more: stop, unless this flight holds the lock and computes. */
@@ -124,11 +117,11 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
     this.#wake?.();
   }
 
-  /** Where a flight ends with a value: it takes no more callers, and they get it. */
+  /** Where a flight ends with a value (a hit aside): it takes no more callers, and they get it. */
   #resolve(outcome: Obtained): void {
     this.#stopWatching();
     this.#forget();
-    this.flight.resolve(outcome);
+    this.flight.resolve(outcome.value, outcome.status);
   }
 
   /** Where a flight ends without one (`ABANDONED`: nobody is left to tell). */
@@ -141,7 +134,7 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
   #forget(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#onDone();
+    this.#ctx.flights.forget(this.#tag, this.#id, this);
   }
 
   /** Runs the miss path (or the Redis-failure policy, when the first read failed) to its end. */
@@ -171,7 +164,7 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
           return this.#redisFailed(error);
         }
         // Once taken, this flight owes the other processes a value or a notice, whoever still waits here.
-        if (taken && this.#work.kind === 'compute') return this.#computeAsHolder(this.#work.compute);
+        if (taken && this.#work.kind !== 'external') return this.#computeAsHolder(this.#work);
         if (taken && this.#work.kind === 'external') await this.#startExternal(this.#work.start);
       }
 
@@ -268,13 +261,15 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
     this.#ctx.hub.unwatch(this.#tag.tag, this.#id, this);
   }
 
-  async #computeAsHolder(compute: RenewableComputation<unknown>): Promise<Obtained> {
+  async #computeAsHolder(work: Exclude<HandleWork, { kind: 'external' }>): Promise<Obtained> {
     this.#computing = true;
     const lock = this.#lock!;
     let encoded: string;
     let ttl: number;
     try {
-      ({ encoded, ttl } = await computeValue(this.#tag, this.#id, () => compute(this.#renewer())));
+      ({ encoded, ttl } = await computeValue(this.#tag, this.#id, () =>
+        runComputation(work, this.#renewer()),
+      ));
     } catch (error) {
       await lock.failAndRelease(error);
       throw error;
@@ -334,11 +329,11 @@ export class RedisFlight implements Watcher, Flown<Obtained> {
   /** Redis failed before a value was had: compute without the cache, or reject, as the tag says. */
   async #redisFailed(error: unknown): Promise<Obtained> {
     if (!(error instanceof RedisUnavailableError)) throw error;
-    if (this.#tag.onRedisError === 'throw' || this.#work.kind === 'external') throw this.#redisError(error);
+    const work = this.#work;
+    if (this.#tag.onRedisError === 'throw' || work.kind === 'external') throw this.#redisError(error);
     this.#assertWanted(); // nobody waits: nothing to compute for
     this.#computing = true;
-    const compute = this.#work.compute;
-    const { encoded } = await computeValue(this.#tag, this.#id, () => compute(noRenew));
+    const { encoded } = await computeValue(this.#tag, this.#id, () => runComputation(work, noRenew));
     return { value: decodeValue(this.#tag, this.#id, encoded), status: 'uncached' };
   }
 

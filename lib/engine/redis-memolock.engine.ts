@@ -9,13 +9,14 @@ import {
   type MemoLockHandle,
   type MemoLockLogger,
 } from './memolock-engine.interface';
-import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Projection } from './memolock-handle';
+import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { NotificationHub } from './notification-hub';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
 import { type FlightContext, RedisFlight } from './redis-flight';
 import { resolveEngineDefaults, type ResolvedTagOptions, resolveTagOptions } from './resource-codec';
 import { assertDuration, assertLogger, MAX_TIMER_MS } from './validation';
+import { ValueReader } from './value-reader';
 
 /** Options of {@link RedisMemoLockEngine}. */
 export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
@@ -84,7 +85,13 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     const state = new ConnectionState(logger);
     this.#link = new RedisLink(defineMemoLockCommands(options.client), commandTimeout, state);
     this.#hub = new NotificationHub(options.client, commandTimeout, state);
-    this.#ctx = { link: this.#link, hub: this.#hub, live: new Set() };
+    this.#ctx = {
+      flights: this.#flights,
+      link: this.#link,
+      reader: new ValueReader(this.#link),
+      hub: this.#hub,
+      live: new Set(),
+    };
   }
 
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
@@ -112,16 +119,10 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     id: string,
     timeout: number,
     work: HandleWork,
-    project: Projection,
+    withStatus: boolean,
   ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
-    return this.#flights.join(
-      tag,
-      id,
-      timeout,
-      project,
-      (forget) => new RedisFlight(this.#ctx, tag, id, work, forget),
-    );
+    return this.#flights.join(tag, id, timeout, withStatus, () => new RedisFlight(this.#ctx, tag, id, work));
   }
 
   /** @internal */
@@ -155,7 +156,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       flight.abandon();
       if (!flight.computing) stopping.push(flight.stopped);
     }
-    await this.#hub.close();
+    await Promise.all([this.#hub.close(), this.#ctx.reader.close()]);
     await Promise.all(stopping);
   }
 }

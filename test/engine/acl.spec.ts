@@ -26,6 +26,7 @@ describe('an ACL user limited to one tag', () => {
         '&likes/*',
         '-@all',
         '+get',
+        '+mget',
         '+set',
         '+del',
         '+pttl',
@@ -77,6 +78,12 @@ describe('an ACL user limited to one tag', () => {
       sleep(20).then(() => otherLikes.getResource('k', 5_000, async () => ({ value: 'no', ttl: 1 }))),
     ]);
     expect([x, y]).toEqual(['v', 'v']);
+    // First reads of one turn go out together, as one MGET.
+    expect(
+      await Promise.all(
+        ['k', 'k2'].map((id) => likes.getResource(id, 5_000, async () => ({ value: id, ttl: 1 }))),
+      ),
+    ).toEqual(['v', 'k2']);
     await likes.invalidate('k');
 
     const failing = likes.getResource('f', 5_000, async () => {
