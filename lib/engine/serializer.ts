@@ -39,7 +39,7 @@ function unfaithful(value: unknown): [what: string, becomes: string] | undefined
       const type = Object.prototype.toString.call(value).slice(8, -1);
       if (BOXED.has(type)) return undefined;
       if (type !== 'Object')
-        return [`${/^[AEIOU]/.test(type) ? 'an' : 'a'} ${type}`, 'would come back as a plain object'];
+        return [`${/^[AEIO]/.test(type) ? 'an' : 'a'} ${type}`, 'would come back as a plain object'];
       // A class instance: JSON keeps its own enumerable properties. With none, it keeps nothing at all.
       if (Object.keys(value).length > 0) return undefined;
       const name = (value.constructor as { name?: string } | undefined)?.name || 'a class';
