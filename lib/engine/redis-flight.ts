@@ -72,6 +72,11 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     return this.#computing;
   }
 
+  /** Whether new callers may still join this flight (it has not settled, and not been abandoned idle). */
+  get takesCallers(): boolean {
+    return !this.#done;
+  }
+
   /** Settles once the flight has stopped waiting and sending commands (resolved at once if it never waited). */
   get stopped(): Promise<void> {
     return this.#stopped ?? Promise.resolve();

@@ -109,7 +109,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
    */
   get pendingResources(): number {
     let finishing = 0;
-    for (const flight of this.#ctx.live) if (flight.flight.callers === 0) finishing++;
+    for (const flight of this.#ctx.live) if (!flight.takesCallers) finishing++;
     return this.#flights.size + finishing;
   }
 
