@@ -43,19 +43,24 @@ export function withDeadline<T>(
   state?: ConnectionState,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    let late = false;
     const timer = setTimeout(() => {
+      late = true;
       const error = new RedisUnavailableError(Messages.redisCommandTimeout(command, ms));
       state?.unanswered(error.message);
       reject(error);
     }, ms);
+    // A reply after the deadline says nothing of Redis's state: counted, a slow Redis would be logged as
+    // unavailable and back once per command.
     promise.then(
       (value) => {
         clearTimeout(timer);
-        state?.answered();
+        if (!late) state?.answered();
         resolve(value);
       },
       (cause: unknown) => {
         clearTimeout(timer);
+        if (late) return;
         const error = unavailable(cause);
         if (error.answered) state?.answered();
         else state?.unanswered(error.message);
@@ -81,7 +86,13 @@ export class RedisLink {
   /** Runs `send` unless the client is known to be down, bounded by the command timeout. */
   call<T>(command: string, send: () => Promise<T>): Promise<T> {
     if (this.down) return Promise.reject(this.notConnected());
-    return withDeadline(send(), this.commandTimeout, command, this.state);
+    let sent: Promise<T>;
+    try {
+      sent = send();
+    } catch (error) {
+      return Promise.reject(unavailable(error)); // a command refused before it was sent
+    }
+    return withDeadline(sent, this.commandTimeout, command, this.state);
   }
 
   /** The error of a command not sent because the client is down (and the state change it is). */

@@ -6,8 +6,10 @@
 import { type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { MemoLockModule, MemoLockService } from '../../lib';
+import { withFaults } from '../support/faulty-client';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { sleep } from '../support/sleep';
 import { until } from '../support/until';
 
 describe('state changes reach the logger, once each', () => {
@@ -40,6 +42,25 @@ describe('state changes reach the logger, once each', () => {
       { level: 'error', message: expect.stringMatching(/^Redis is unavailable/) },
       { level: 'log', message: 'Redis answers again: calls use the cache.' },
     ]);
+  });
+
+  it('Redis answering after the command timeout: unavailable once, not once per late reply', async () => {
+    const logger = recordingLogger();
+    const faulty = withFaults(redis.client());
+    const engine = redis.engine({ client: faulty.client, logger, commandTimeout: 50 });
+    const handle = engine.memoLock('slow', { lockTimeout: 1_000 });
+    const call = (id: string) =>
+      handle.getResourceWithStatus(id, 5_000, async () => ({ value: id, ttl: 60_000 }));
+    const slow = faulty.inject({ command: 'get', delayReply: 150 });
+    for (let i = 0; i < 5; i++) expect((await call(`k${i}`)).status).toBe('uncached');
+    await until(() => slow.hits === 5, 'every read was slow');
+    await sleep(200); // the late replies have come in
+    expect(logger.lines).toEqual([
+      { level: 'error', message: expect.stringMatching(/did not answer GET within 50 ms/) },
+    ]);
+    slow.remove();
+    expect((await call('fast')).status).toBe('stored');
+    expect(logger.lines.map((line) => line.level)).toEqual(['error', 'log']);
   });
 
   it('subscriber connection lost while callers wait, then back: one warning, one log line', async () => {
