@@ -26,6 +26,8 @@ export const Messages = {
     `Redis failed while serving ${where(tag, id)}: ${reason}`,
   redisCommandTimeout: (command: string, ms: number) => `Redis did not answer ${command} within ${ms} ms.`,
   redisNotConnected: (status: string) => `the Redis connection is ${status}.`,
+  notAString: (key: string) =>
+    `the key "${key}" holds something other than a string, which is not overwritten`,
   remoteFailure: (tag: string, id: string, message: string) =>
     `The computation of ${where(tag, id)} failed in another process: ${message}`,
   illFormed: (what: string) =>

@@ -5,6 +5,7 @@
  * whoever took over. The flight decides what to do when Redis fails; this only talks to Redis.
  */
 import { randomUUID } from 'node:crypto';
+import { Messages } from '../memolock.messages';
 import { encodeFailure, GIVE_UP_NOTICE, type ResourceNames } from './protocol';
 import { type RedisLink, RedisUnavailableError } from './redis-call';
 import { toRedisMs } from './validation';
@@ -66,7 +67,8 @@ export class RedisLock {
    * Stores the value with its TTL and publishes it atomically, then releases the lock if still held. On
    * standalone Redis that is one script, one round trip. On a cluster the value and the lock live in
    * different slots: MULTI stores and publishes on the value's slot, and the release follows. When this
-   * fails the lock stays held, for {@link giveUp}.
+   * fails (or the value key holds something other than a string, which is not overwritten) the lock stays
+   * held, for {@link giveUp}.
    */
   async storeAndRelease(encoded: string, ttl: number): Promise<void> {
     const token = this.#token;
@@ -74,9 +76,10 @@ export class RedisLock {
     const { client } = this.#link;
     const { valueKey, lockKey, notifChannel } = this.#names;
     if (!client.isCluster) {
-      await this.#link.call('EVALSHA', () =>
+      const stored = await this.#link.call('EVALSHA', () =>
         client.memolockStoreAndRelease(valueKey, lockKey, encoded, ttl, notifChannel, token),
       );
+      if (stored !== 1) throw new RedisUnavailableError(Messages.notAString(valueKey), undefined, true);
       this.#token = undefined;
       return;
     }

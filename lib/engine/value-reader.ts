@@ -5,11 +5,14 @@
  * GET. On a cluster every read is a GET of its own (one MGET's keys must share a slot there).
  *
  * Nothing waits longer for it: the batch goes out at the end of the current turn, where each GET would have.
- * Each batch is one command, bounded by the command timeout like any other.
+ * Each batch is one command, bounded by the command timeout like any other. Where MGET answers otherwise
+ * than GETs would, each key still gets what its GET would have said: a batch Redis refuses (NOPERM for one of
+ * its keys) is read again key by key; a key holding something other than a string reads as a miss, as MGET
+ * says, and the holder's store then leaves it alone (see `STORE_AND_RELEASE`).
  */
 import { MemoLockClosedError } from '../errors';
 import { Messages } from '../memolock.messages';
-import type { RedisLink } from './redis-call';
+import type { RedisLink, RedisUnavailableError } from './redis-call';
 
 /** Who asked for a read, told of its outcome (no promise per read). */
 export interface ReadRequester {
@@ -42,7 +45,7 @@ export class ValueReader {
   async close(): Promise<void> {
     this.#closed = true;
     this.flush();
-    await Promise.all(this.#inFlight);
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
   }
 
   /** @internal Sends what was asked for since the last batch. */
@@ -85,8 +88,11 @@ export class ValueReader {
           (values) => {
             for (let i = 0; i < requesters.length; i++) requesters[i].valueRead(values[i]);
           },
-          (error: unknown) => {
-            for (const requester of requesters) requester.readFailed(error);
+          (error: RedisUnavailableError) => {
+            // Redis refused the batch (NOPERM for one of its keys, say): read key by key, so that each read
+            // gets its own answer, as it would alone.
+            if (error.answered && !this.#closed) keys.forEach((key, i) => this.#get(key, requesters[i]));
+            else for (const requester of requesters) requester.readFailed(error);
           },
         ),
     );
