@@ -5,20 +5,22 @@
  *
  * A hit costs one read and nothing else: the lock, the subscription and the wait are only set up on a miss.
  * Every step of the wait first checks that somebody still wants the value, so that a flight whose callers
- * all left stops at its next step instead of sleeping on. The lock's own commands live in {@link RedisLock}.
+ * all left stops at its next step instead of sleeping on. The lock's own commands live in {@link RedisLock},
+ * what the holder does with it (and what a call does when Redis fails) in `lock-holder.ts`.
  */
-import { MemoLockRedisError, MemoLockRemoteComputationError, MemoLockRenewError } from '../errors';
+import { MemoLockRemoteComputationError } from '../errors';
 import { Messages } from '../memolock.messages';
 import type { Coalescer, Flown } from './coalescer';
 import { Flight } from './flight';
-import type { ExternalComputation, MemoLockStatus, RenewLock } from './memolock-engine.interface';
-import { type HandleWork, type Obtained, runComputation } from './memolock-handle';
+import { computeAndStore, type Resource, startExternal, whenRedisFails } from './lock-holder';
+import type { MemoLockStatus } from './memolock-engine.interface';
+import type { HandleWork, Obtained } from './memolock-handle';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
 import type { ResourceNames } from './protocol';
-import { type RedisLink, RedisUnavailableError } from './redis-call';
+import type { RedisLink } from './redis-call';
 import { RedisLock } from './redis-lock';
-import { computeValue, decodeValue, type ResolvedTagOptions } from './resource-codec';
-import { assertDuration, MAX_TIMER_MS } from './validation';
+import { decodeValue, type ResolvedTagOptions } from './resource-codec';
+import { MAX_TIMER_MS } from './validation';
 import type { ReadRequester, ValueReader } from './value-reader';
 
 /** What a flight needs from its engine. */
@@ -38,8 +40,6 @@ const TAKEOVER_MARGIN_MS = 5;
 /** Thrown inside a flight to stop it: nobody wants its value any more. */
 const ABANDONED = Symbol('abandoned');
 
-const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
-
 export class RedisFlight implements Watcher, ReadRequester, Flown {
   readonly flight: Flight;
   readonly #ctx: FlightContext;
@@ -47,6 +47,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   readonly #id: string;
   readonly #work: HandleWork;
   /** Set on the first miss, with the lock. */
+  #resource: Resource | undefined;
   #names: ResourceNames | undefined;
   #lock: RedisLock | undefined;
   /** The most important event since the flight last looked: a value beats a failure beats a recheck. */
@@ -145,6 +146,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   /** Runs the miss path (or the Redis-failure policy, when the first read failed) to its end. */
   #wait(firstReadError: unknown): void {
     if (this.#abandoned) return this.#forget();
+    this.#resource = { tag: this.#tag, id: this.#id };
     this.#names = this.#tag.names(this.#id);
     this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
     this.#ctx.live.add(this);
@@ -169,8 +171,13 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
           return this.#redisFailed(error);
         }
         // Once taken, this flight owes the other processes a value or a notice, whoever still waits here.
-        if (taken && this.#work.kind !== 'external') return this.#computeAsHolder(this.#work);
-        if (taken && this.#work.kind === 'external') await this.#startExternal(this.#work.start);
+        if (taken && this.#work.kind !== 'external') {
+          this.#computing = true;
+          return computeAndStore(this.#resource!, lock, this.#work);
+        }
+        if (taken && this.#work.kind === 'external') {
+          await startExternal(this.#resource!, lock, () => this.#watch(), this.#work.start);
+        }
       }
 
       let event: HubEvent | 'takeover';
@@ -266,61 +273,6 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     this.#ctx.hub.unwatch(this.#tag.tag, this.#id, this);
   }
 
-  async #computeAsHolder(work: Exclude<HandleWork, { kind: 'external' }>): Promise<Obtained> {
-    this.#computing = true;
-    const lock = this.#lock!;
-    let encoded: string;
-    let ttl: number;
-    try {
-      ({ encoded, ttl } = await computeValue(this.#tag, this.#id, () =>
-        runComputation(work, this.#renewer()),
-      ));
-    } catch (error) {
-      await lock.failAndRelease(error);
-      throw error;
-    }
-    try {
-      await lock.storeAndRelease(encoded, ttl);
-    } catch (error) {
-      // Not stored: send the waiters of every process back to the lock now rather than at the lease's end.
-      void lock.giveUp();
-      if (this.#tag.onRedisError === 'throw') throw this.#redisError(error);
-      return this.#value(encoded, 'uncached');
-    }
-    return this.#value(encoded, 'stored');
-  }
-
-  #renewer(): RenewLock {
-    return async (lockTimeout: number) => {
-      assertDuration('lockTimeout', lockTimeout);
-      let renewed: boolean;
-      try {
-        renewed = await this.#lock!.renew(lockTimeout);
-      } catch (error) {
-        if (this.#tag.onRedisError === 'throw') throw this.#redisError(error);
-        return; // Redis is down: nobody can take over through it, so carry on
-      }
-      if (!renewed) {
-        throw new MemoLockRenewError(Messages.renewLost(this.#tag.tag, this.#id), {
-          tag: this.#tag.tag,
-          id: this.#id,
-        });
-      }
-    };
-  }
-
-  /** External work: subscribed before the other program starts, so that nothing it publishes is missed. */
-  async #startExternal(start: ExternalComputation): Promise<void> {
-    try {
-      await this.#watch();
-      await start();
-    } catch (error) {
-      if (error instanceof RedisUnavailableError) throw this.#redisError(error);
-      await this.#lock!.failAndRelease(error);
-      throw error;
-    }
-  }
-
   /** The value for the callers, and how it was had; external work counts as stored for its starter. */
   #value(raw: string, status: MemoLockStatus): Obtained {
     if (this.#work.kind === 'external' && this.#lock?.held) {
@@ -331,24 +283,11 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     return { value: decodeValue(this.#tag, this.#id, raw), status };
   }
 
-  /** Redis failed before a value was had: compute without the cache, or reject, as the tag says. */
-  async #redisFailed(error: unknown): Promise<Obtained> {
-    if (!(error instanceof RedisUnavailableError)) throw error;
-    const work = this.#work;
-    if (this.#tag.onRedisError === 'throw' || work.kind === 'external') throw this.#redisError(error);
-    this.#assertWanted(); // nobody waits: nothing to compute for
-    this.#computing = true;
-    const { encoded } = await computeValue(this.#tag, this.#id, () => runComputation(work, noRenew));
-    return { value: decodeValue(this.#tag, this.#id, encoded), status: 'uncached' };
-  }
-
-  #redisError(error: unknown): MemoLockRedisError {
-    if (error instanceof MemoLockRedisError) return error;
-    const reason = error instanceof Error ? error.message : String(error);
-    return new MemoLockRedisError(Messages.redisFailed(this.#tag.tag, this.#id, reason), {
-      tag: this.#tag.tag,
-      id: this.#id,
-      cause: error,
+  /** Redis failed before a value was had: see {@link whenRedisFails}; nobody waits, nothing to compute for. */
+  #redisFailed(error: unknown): Promise<Obtained> {
+    return whenRedisFails(this.#resource!, this.#work, error, () => {
+      this.#assertWanted();
+      this.#computing = true;
     });
   }
 }
