@@ -24,6 +24,8 @@ export const Messages = {
     `The value computed for ${where(tag, id)} is ${bytes} bytes once serialized, over maxValueBytes (${max}): it was neither stored nor published.`,
   redisFailed: (tag: string, id: string, reason: string) =>
     `Redis failed while serving ${where(tag, id)}: ${reason}`,
+  redisFailedForTag: (tag: string, reason: string) =>
+    `Redis failed while dropping every value of tag "${tag}": ${reason}`,
   redisCommandTimeout: (command: string, ms: number) => `Redis did not answer ${command} within ${ms} ms.`,
   redisNotConnected: (status: string) => `the Redis connection is ${status}.`,
   remoteFailure: (tag: string, id: string, message: string) =>

@@ -28,6 +28,7 @@ export interface Obtained {
 export interface MemoLockBackend {
   obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained>;
   invalidate(tag: ResolvedTagOptions, id: string): Promise<void>;
+  invalidateAll(tag: ResolvedTagOptions): Promise<number>;
 }
 
 export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
@@ -89,6 +90,10 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
   async invalidate(id: string): Promise<void> {
     assertId(id);
     await this.#backend.invalidate(this.#options, id);
+  }
+
+  invalidateAll(): Promise<number> {
+    return this.#backend.invalidateAll(this.#options);
   }
 
   async #obtain(

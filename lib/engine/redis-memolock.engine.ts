@@ -7,6 +7,7 @@ import {
   type MemoLockHandle,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
+import { deleteTagValues } from './invalidate-all';
 import { NotificationHub } from './notification-hub';
 import { callRedis } from './redis-call';
 import { defineMemoLockCommands, type MemoLockClient } from './redis-commands';
@@ -123,6 +124,20 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       throw new MemoLockRedisError(Messages.redisFailed(tag.tag, id, (error as Error).message), {
         tag: tag.tag,
         id,
+        cause: error,
+      });
+    }
+  }
+
+  /** @internal */
+  async invalidateAll(tag: ResolvedTagOptions): Promise<number> {
+    if (this.#closed) throw new MemoLockClosedError(Messages.closed());
+    try {
+      return await deleteTagValues(this.#client, tag.tag, this.#commandTimeout);
+    } catch (error) {
+      // Always an error, as for invalidate(): a partly done invalidation must not pass for a done one.
+      throw new MemoLockRedisError(Messages.redisFailedForTag(tag.tag, (error as Error).message), {
+        tag: tag.tag,
         cause: error,
       });
     }
