@@ -60,7 +60,7 @@ export const MemoLockCalls = {
   memoize(instance: object, name: string, call: MemoizedCall): void {
     routesOf(instance).set(name, call);
   },
-  passThrough(controller: Function): void {
+  passThrough(controller: object): void {
     controllers.add(controller);
   },
   started(): void {

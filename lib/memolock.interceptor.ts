@@ -25,7 +25,7 @@ import { CACHE_STATUS_NAME } from './memolock.constants';
 import { answerFailure } from './memolock-http-errors';
 import { httpId } from './memolock-identity';
 import { Messages } from './memolock.messages';
-import { MemoLockRegistry, describePair } from './memolock.registry';
+import { type AnyClass, MemoLockRegistry, describePair } from './memolock.registry';
 import {
   bodyOf,
   captureResponse,
@@ -57,7 +57,7 @@ export class MemoLockInterceptor implements NestInterceptor {
   /** Routes seen answering what cannot be shared (a stream, a cookie): bypassed from then on. */
   readonly #notShared = new WeakSet<RoutePlan>();
   /** Plans of routes the explorer did not see (e.g. of a lazily loaded module). */
-  readonly #latePlans = new WeakMap<Function, Map<string, RoutePlan>>();
+  readonly #latePlans = new WeakMap<AnyClass, Map<string, RoutePlan>>();
 
   constructor(
     @Inject(MemoLockService) private readonly memoLock: MemoLockService,
@@ -166,14 +166,14 @@ export class MemoLockInterceptor implements NestInterceptor {
     }
   }
 
-  #plan(type: Function, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
+  #plan(type: AnyClass, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
     const known = this.registry.route(type, name);
     if (known) return known;
     let plans = this.#latePlans.get(type);
     if (!plans) this.#latePlans.set(type, (plans = new Map()));
     let plan = plans.get(name);
     if (!plan) {
-      plan = planRoute({ type: type as RoutePlan['type'], name, options });
+      plan = planRoute({ type, name, options });
       plans.set(name, plan);
       if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
     }

@@ -3,16 +3,19 @@
  * of its memoized routes, each under its concrete (class, method) pair. It refuses a tag shared by pairs
  * that could then share entries, and answers invalidation's "which method, which options".
  */
-import { Injectable, type Type } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { MemoLockArgumentError } from './errors';
 import type { MemoLockedOptions } from './memo-locked.decorator';
 import { Messages } from './memolock.messages';
 import type { MemoizedMethod } from './memolock-method';
 import type { RoutePlan } from './memolock-route-plan';
 
+/** Any class, abstract or not. */
+export type AnyClass = abstract new (...args: any[]) => unknown;
+
 /** A decorated method of a concrete class. */
 export interface Decorated {
-  type: Type<unknown> | (abstract new (...args: any[]) => unknown);
+  type: AnyClass;
   name: string;
   options: Readonly<MemoLockedOptions>;
 }
@@ -27,8 +30,8 @@ export const describePair = ({ type, name }: Pick<Decorated, 'type' | 'name'>) =
 
 @Injectable()
 export class MemoLockRegistry {
-  readonly #providers = new Map<Function, Map<string, ProviderEntry>>();
-  readonly #routes = new Map<Function, Map<string, RoutePlan>>();
+  readonly #providers = new Map<AnyClass, Map<string, ProviderEntry>>();
+  readonly #routes = new Map<AnyClass, Map<string, RoutePlan>>();
 
   addProvider(decorated: ProviderEntry): void {
     this.#at(this.#providers, decorated.type).set(decorated.name, decorated);
@@ -38,11 +41,11 @@ export class MemoLockRegistry {
     this.#at(this.#routes, plan.type).set(plan.name, plan);
   }
 
-  provider(type: Function, name: string): ProviderEntry | undefined {
+  provider(type: AnyClass, name: string): ProviderEntry | undefined {
     return this.#providers.get(type)?.get(name);
   }
 
-  route(type: Function, name: string): RoutePlan | undefined {
+  route(type: AnyClass, name: string): RoutePlan | undefined {
     return this.#routes.get(type)?.get(name);
   }
 
@@ -52,7 +55,7 @@ export class MemoLockRegistry {
    */
   assertTagsApart(): void {
     const byTag = new Map<string, Decorated[]>();
-    for (const table of [this.#providers, this.#routes] as Map<Function, Map<string, Decorated>>[]) {
+    for (const table of [this.#providers, this.#routes] as Map<AnyClass, Map<string, Decorated>>[]) {
       for (const methods of table.values()) {
         for (const decorated of methods.values()) {
           const pairs = byTag.get(decorated.options.tag) ?? [];
@@ -70,7 +73,7 @@ export class MemoLockRegistry {
     }
   }
 
-  #at<V>(table: Map<Function, Map<string, V>>, type: Function): Map<string, V> {
+  #at<V>(table: Map<AnyClass, Map<string, V>>, type: AnyClass): Map<string, V> {
     let methods = table.get(type);
     if (!methods) table.set(type, (methods = new Map()));
     return methods;

@@ -11,7 +11,7 @@ import type { MemoLockedOptions } from './memo-locked.decorator';
 import { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
 import type { MemoLockModuleOptions } from './memolock-module-options.interface';
 import { hostnameOf, httpId } from './memolock-identity';
-import { MemoLockRegistry } from './memolock.registry';
+import { type AnyClass, MemoLockRegistry } from './memolock.registry';
 
 /** A class, abstract or not, whose instances have the method `K`. */
 type ClassOf<T> = abstract new (...args: any[]) => T;
@@ -147,7 +147,7 @@ export class MemoLockService {
    */
   invalidateAll(tag: string): Promise<number>;
   invalidateAll<T, K extends MethodName<T>>(type: ClassOf<T>, method: K): Promise<number>;
-  invalidateAll(tagOrType: string | Function, method?: string): Promise<number> {
+  invalidateAll(tagOrType: string | AnyClass, method?: string): Promise<number> {
     if (typeof tagOrType === 'string') {
       // The lease never matters to invalidation; a handle needs one.
       return this.engine.memoLock(tagOrType, { lockTimeout: 1_000 }).invalidateAll();
