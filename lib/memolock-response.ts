@@ -51,29 +51,52 @@ export function headersOf(response: unknown): Record<string, unknown> {
   return { ...((response as HttpResponse).getHeaders?.() ?? {}) };
 }
 
-/** The response the handler made, given the headers it had before the handler ran. */
-export function captureResponse(
-  body: unknown,
-  response: unknown,
-  before: Record<string, unknown>,
-): MemoizedResponse {
-  if (body instanceof StreamableFile || typeof (body as { pipe?: unknown })?.pipe === 'function') {
-    throw new NotShareableError('the handler answered with a stream, which cannot be shared', body);
+/**
+ * Records the response one handler makes. Created just before the handler runs (what was set before is
+ * Nest's or middleware's, set again on every request); `capture` takes what the handler changed since.
+ */
+export class ResponseRecorder {
+  readonly #response: unknown;
+  readonly #before: Record<string, unknown>;
+  #frozen: { status: number; headers: Record<string, unknown> } | undefined;
+
+  constructor(response: unknown) {
+    this.#response = response;
+    this.#before = headersOf(response);
   }
-  const after = headersOf(response);
-  if (after['set-cookie'] !== undefined && !same(after['set-cookie'], before['set-cookie'])) {
-    throw new NotShareableError('the handler set a cookie (Set-Cookie), which is never shared', body);
+
+  /**
+   * This request is being answered without the value (its caller's timeout) while the handler runs on:
+   * the answer's own status and headers must not be taken for the handler's, so keep what it set so far.
+   */
+  freeze(): void {
+    this.#frozen ??= this.#now();
   }
-  const headers: Record<string, string | number | string[]> = {};
-  for (const [name, value] of Object.entries(after)) {
-    if (NEVER_REPLAYED.has(name) || name === 'set-cookie' || value === undefined) continue;
-    if (!same(value, before[name])) headers[name] = value as string | number | string[];
+
+  /** The whole response the handler made, or `NotShareableError` when it cannot be shared. */
+  capture(body: unknown): MemoizedResponse {
+    if (body instanceof StreamableFile || typeof (body as { pipe?: unknown })?.pipe === 'function') {
+      throw new NotShareableError('the handler answered with a stream, which cannot be shared', body);
+    }
+    const { status, headers: after } = this.#frozen ?? this.#now();
+    if (after['set-cookie'] !== undefined && !same(after['set-cookie'], this.#before['set-cookie'])) {
+      throw new NotShareableError('the handler set a cookie (Set-Cookie), which is never shared', body);
+    }
+    const headers: Record<string, string | number | string[]> = {};
+    for (const [name, value] of Object.entries(after)) {
+      if (NEVER_REPLAYED.has(name) || name === 'set-cookie' || value === undefined) continue;
+      if (!same(value, this.#before[name])) headers[name] = value as string | number | string[];
+    }
+    const memoized: MemoizedResponse = { status };
+    if (Object.keys(headers).length > 0) memoized.headers = headers;
+    if (Buffer.isBuffer(body)) memoized.base64 = body.toString('base64');
+    else if (body !== undefined) memoized.body = body;
+    return memoized;
   }
-  const memoized: MemoizedResponse = { status: (response as HttpResponse).statusCode ?? 200 };
-  if (Object.keys(headers).length > 0) memoized.headers = headers;
-  if (Buffer.isBuffer(body)) memoized.base64 = body.toString('base64');
-  else if (body !== undefined) memoized.body = body;
-  return memoized;
+
+  #now() {
+    return { status: (this.#response as HttpResponse).statusCode ?? 200, headers: headersOf(this.#response) };
+  }
 }
 
 /** Sets the memoized status and headers on this request's response, and returns the body to answer with. */

@@ -28,12 +28,11 @@ import { Messages } from './memolock.messages';
 import { type AnyClass, MemoLockRegistry, describePair } from './memolock.registry';
 import {
   bodyOf,
-  captureResponse,
-  headersOf,
   type MemoizedResponse,
   NOT_SHAREABLE,
   NotShareableError,
   replayResponse,
+  ResponseRecorder,
 } from './memolock-response';
 import { planRoute, type RoutePlan } from './memolock-route-plan';
 import { MemoLockService } from './memolock.service';
@@ -123,6 +122,7 @@ export class MemoLockInterceptor implements NestInterceptor {
     const { options } = plan;
     const adapter = this.adapterHost.httpAdapter;
     let ran = false;
+    let recorder: ResponseRecorder | undefined;
     try {
       const { value, status } = await this.memoLock
         .handleFor(options)
@@ -131,9 +131,9 @@ export class MemoLockInterceptor implements NestInterceptor {
           options.timeout,
           async () => {
             ran = true;
-            const before = headersOf(response);
+            recorder = new ResponseRecorder(response);
             const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
-            const memoized = captureResponse(body, response, before);
+            const memoized = recorder.capture(body);
             return {
               value: memoized,
               ttl: typeof options.ttl === 'function' ? options.ttl(body) : options.ttl,
@@ -158,6 +158,7 @@ export class MemoLockInterceptor implements NestInterceptor {
           ? error.value
           : lastValueFrom(next.handle(), { defaultValue: undefined });
       }
+      recorder?.freeze(); // the handler may run on; what this answer sets is not its response
       const answer = answerFailure(error);
       const forwarded = ran ? 'fwd=uri-miss' : 'fwd=uri-miss; collapsed';
       this.#setStatus(response, `${CACHE_STATUS_NAME}; ${forwarded}; detail=${answer.detail}`);
