@@ -67,7 +67,7 @@ class ResponseController {
 
   @Get('http-error/:id')
   @MemoLocked('resp-http-error', 60_000, 5_000)
-  async httpError(@Param('id') id: string) {
+  async httpError(@Param('id') _id: string) {
     await sleep(300);
     throw Object.assign(new Error('no such file /srv/secret/config'), { statusCode: 404, expose: true });
   }
