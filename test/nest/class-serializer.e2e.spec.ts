@@ -10,7 +10,6 @@ import {
   type DynamicModule,
   Get,
   type INestApplication,
-  Module,
   Param,
   UseInterceptors,
 } from '@nestjs/common';
