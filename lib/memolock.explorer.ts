@@ -104,11 +104,15 @@ export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
 /**
  * A memoized call answers with a Promise, so a provider method must be typed to return one: native async,
  * or declared `Promise<T>` (TypeScript records that in `design:returntype`). Anything else would change
- * type at run time (`n + 1` becoming `"[object Promise]1"`): refused at startup.
+ * type at run time (`n + 1` becoming `"[object Promise]1"`): refused at startup. A build that emits no
+ * decorator metadata at all (esbuild, tsx) cannot tell a method declared `Promise<T>` from a synchronous
+ * one; there the method is accepted and each call checks what it returned (see `MemoizedMethod`).
  */
 function assertReturnsPromise(type: Class, name: string, original: Method): void {
   if (original.constructor?.name === 'AsyncFunction') return;
-  if (Reflect.getMetadata('design:returntype', type.prototype as object, name) === Promise) return;
+  const prototype = type.prototype as object;
+  if (!Reflect.hasMetadata('design:returntype', prototype, name)) return;
+  if (Reflect.getMetadata('design:returntype', prototype, name) === Promise) return;
   throw new MemoLockArgumentError(
     '@MemoLocked',
     Messages.notAsync(`${type.name}.${name}`, 'is neither async nor declared to return a Promise'),

@@ -291,6 +291,36 @@ describe('honest types', () => {
     expect(await app.get(Declared).get('x')).toBe('got x');
     await app.close();
   });
+  it('without emitted metadata (esbuild, tsx), accepts the method and refuses a synchronous result per call', async () => {
+    @Injectable()
+    class Unannotated {
+      @MemoLocked('no-metadata-sync', 60_000, 5_000)
+      inc(n: number) {
+        return n + 1;
+      }
+
+      @MemoLocked('no-metadata-promise', 60_000, 5_000)
+      get(id: string) {
+        return Promise.resolve(`got ${id}`);
+      }
+    }
+    // What a build without emitDecoratorMetadata leaves: no design:* metadata at all.
+    for (const name of ['inc', 'get']) {
+      for (const key of ['design:type', 'design:paramtypes', 'design:returntype']) {
+        Reflect.deleteMetadata(key, Unannotated.prototype, name);
+      }
+    }
+    const app = await boot([Unannotated]);
+    const instance = app.get(Unannotated) as unknown as {
+      inc(n: number): Promise<number>;
+      get(id: string): Promise<string>;
+    };
+    expect(await instance.get('x')).toBe('got x');
+    await expect(instance.inc(1)).rejects.toThrow(
+      /@MemoLocked on Unannotated\.inc: a provider method must return a Promise \(declare it async\); it returned 2/,
+    );
+    await app.close();
+  });
 });
 
 describe('invalidation without knowing the id format', () => {
