@@ -2,8 +2,11 @@ export * from './errors';
 export type {
   ComputedResource,
   Computation,
+  EarlyRefreshOptions,
   ExternalComputation,
   MemoLockBehaviourOptions,
+  MemoLockCallOptions,
+  MemoLockFreshnessOptions,
   MemoLockHandle,
   MemoLockLogger,
   MemoLockOptions,
@@ -19,7 +22,10 @@ export { MemoLockEngine } from './engine/memolock-engine.interface';
 export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine/serializer';
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
-export { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
+export {
+  InMemoryMemoLockEngine,
+  type InMemoryMemoLockEngineOptions,
+} from './engine/in-memory-memolock.engine';
 export { MemoLockModule } from './memolock.module';
 export { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
 export type { MemoLockModuleOptions } from './memolock-module-options.interface';

@@ -61,6 +61,10 @@ export const Messages = {
   subscriberEnded: () =>
     'The subscriber connection to Redis has ended (its retryStrategy gave up). A new one is opened for the next waiter once Redis answers.',
   subscriberBack: () => 'The subscriber connection to Redis is back.',
+  failSafe: (tag: string, id: string, reason: string, throttle: number) =>
+    `The computation of ${where(tag, id)} failed (${reason.replace(/\.$/, '')}): callers get the value at hand instead (fail-safe); the next attempt, fleet-wide, in ${throttle} ms at the earliest.`,
+  refreshFailed: (tag: string, id: string, reason: string) =>
+    `The background refresh of ${where(tag, id)} failed (${reason.replace(/\.$/, '')}): callers keep the value at hand.`,
 };
 
 /** A short, safe description of a value for error messages (never the value itself when it is large). */

@@ -75,7 +75,7 @@ export const memoLockProviders: Provider[] = [
       const logger = new Logger('MemoLock');
       return client
         ? new RedisMemoLockEngine({ client, commandTimeout, logger, ...behaviour })
-        : new InMemoryMemoLockEngine(behaviour);
+        : new InMemoryMemoLockEngine({ ...behaviour, logger });
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
   },

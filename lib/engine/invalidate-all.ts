@@ -1,24 +1,34 @@
 /**
- * Dropping every value of a tag (`T:*`) from Redis: SCAN (never KEYS, which blocks the server for as long
- * as it takes) over every master, deleting what each batch found. Locks (`T/lock:I`) and channels are left
- * alone: a computation under way still stores its value, as after `invalidate(id)`.
+ * Dropping every value of a tag (`T:*`) from Redis, with the records and stale copies of tags with freshness
+ * options (`T/meta:*`, `T/stale:*`): SCAN (never KEYS, which blocks the server for as long as it takes) over
+ * every master, deleting what each batch found. Locks (`T/lock:I`), fail-safe's pauses and channels are
+ * left alone: a computation under way still stores its value, as after `invalidate(id)`.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { Messages } from '../memolock.messages';
+import { META_INFIX, STALE_INFIX } from './protocol';
 import { type RedisLink, RedisUnavailableError, withDeadline } from './redis-call';
 
 /** Keys asked for per SCAN call: large enough to be quick, small enough to keep each call short. */
 const SCAN_COUNT = 1_000;
 
 /**
- * The SCAN pattern of a tag's values. Tags cannot hold `* ? [ ]` but may hold `\`, which SCAN's glob would
+ * The SCAN pattern of a tag's keys, `T:*` and `T/*` (one pass finds values and what freshness options keep
+ * beside them; {@link dropped} picks). Tags cannot hold `* ? [ ]` but may hold `\`, which SCAN's glob would
  * read as an escape: escape every special character so the pattern matches the tag literally.
  */
-export function valuePattern(tag: string): string {
-  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}:*`;
+export function keysPattern(tag: string): string {
+  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}[:/]*`;
 }
 
-/** Deletes every key matching the tag's value pattern on every master; resolves with how many it deleted. */
+/** Whether `key`, found by the tag's pattern, goes: a value, a record or a stale copy (not a lock). */
+function dropped(tag: string, key: string): 'value' | 'extra' | undefined {
+  if (key.startsWith(':', tag.length)) return 'value';
+  if (key.startsWith(META_INFIX, tag.length) || key.startsWith(STALE_INFIX, tag.length)) return 'extra';
+  return undefined;
+}
+
+/** Deletes every value of the tag (and its extras) on every master; resolves with how many values it deleted. */
 export async function deleteTagValues(link: RedisLink, tag: string): Promise<number> {
   const client: Redis | Cluster = link.client;
   const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
@@ -36,7 +46,7 @@ function callNode<T>(link: RedisLink, node: Redis, command: string, send: () => 
 }
 
 async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<number> {
-  const pattern = valuePattern(tag);
+  const pattern = keysPattern(tag);
   let cursor = '0';
   let deleted = 0;
   do {
@@ -44,7 +54,11 @@ async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<
       node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT),
     );
     cursor = next;
-    if (keys.length > 0) deleted += await deleteKeys(link, node, keys);
+    const values = keys.filter((key) => dropped(tag, key) === 'value');
+    const extras = keys.filter((key) => dropped(tag, key) === 'extra');
+    // Stale copies first: no reader may find a value gone and its stale copy still there.
+    if (extras.length > 0) await deleteKeys(link, node, extras);
+    if (values.length > 0) deleted += await deleteKeys(link, node, values);
   } while (cursor !== '0');
   return deleted;
 }
