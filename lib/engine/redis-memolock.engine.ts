@@ -128,8 +128,15 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
-    const create = () => new RedisFlight(this.#ctx, tag, id, work);
-    return this.#flights.join(tag, id, timeout, withStatus, create, signal);
+    // (An inline arrow: one assigned to a name gets a name set on it per call by some transpilers.)
+    return this.#flights.join(
+      tag,
+      id,
+      timeout,
+      withStatus,
+      () => new RedisFlight(this.#ctx, tag, id, work),
+      signal,
+    );
   }
 
   /** @internal */
