@@ -200,7 +200,10 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
    * `record`: the value's record read with the miss, when the tag has freshness options.
    */
   #wait(firstReadError: unknown, record?: string | null): void {
-    if (!this.#wanted()) return this.#forget();
+    if (!this.#wanted()) {
+      if (this.#ownsRefresh) this.#ctx.refreshes.delete(`${this.#tag.tag}:${this.#id}`);
+      return this.#forget();
+    }
     this.#resource = { tag: this.#tag, id: this.#id };
     this.#names = this.#tag.names(this.#id);
     this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
