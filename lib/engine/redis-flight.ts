@@ -237,6 +237,11 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         return this.#redisFailed(error);
       }
       const { copy, throttled } = found;
+      if (copy && Date.now() < copy.record.expiresAt) {
+        // A new value was stored since the first read (its copy goes with it): it is what `T:I` holds now.
+        const value = this.#decoded(copy.encoded);
+        if (value !== NONE) return { value, status: 'hit' };
+      }
       const value =
         copy && servableStale(copy.record, grace, Date.now()) ? this.#decoded(copy.encoded) : NONE;
       if (value !== NONE && throttled) {

@@ -90,6 +90,32 @@ describe('freshness and fail-safe', () => {
       expect(await peer.keysUnderTag()).toEqual([`${tag}:k`]);
     });
 
+    it('answers a value stored between its first read and its read of the stale copy, without computing again', async () => {
+      const faulty = withFaults(redis.client());
+      const late = redis.engine({ client: faulty.client });
+      const other = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, grace: 60_000 };
+      await storeAndExpire(other, tag, options, 'v1');
+      // The read of the stale copy reaches Redis late: the other engine's refresh stores v2 meanwhile.
+      const delayed = faulty.inject({
+        command: 'mget',
+        when: (args) => JSON.stringify(args).includes(`${tag}/stale:k`),
+        delay: 300,
+      });
+      let computations = 0;
+      const compute = async () => {
+        computations++;
+        return { value: 'v2', ttl: 60_000 };
+      };
+      const slow = late.memoLock(tag, options).getResourceWithStatus('k', 5_000, compute);
+      await until(() => delayed.hits === 1, 'the late read is under way');
+      expect(await other.memoLock(tag, options).getResource('k', 5_000, compute)).toBe('v1');
+      await until(async () => (await admin.get(`${tag}:k`)) === '"v2"', 'v2 stored');
+      expect(await slow).toEqual({ value: 'v2', status: 'hit' });
+      expect(computations).toBe(1);
+    });
+
     it('serves nothing stale past the grace: the caller waits for the computation as before', async () => {
       const engine = redis.engine();
       const tag = freshTag();
