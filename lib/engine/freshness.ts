@@ -76,14 +76,17 @@ const SEED = randomBytes(8).toString('hex');
  * `now - delta * beta * ln(r) >= expiry`, where `delta` is how long the value took to compute. `r` is drawn
  * once per value and process rather than per hit, so that the moment does not depend on how many hits a
  * process serves: the process with the largest gap refreshes first, on average `delta * beta * H(n)` before
- * the expiry with n processes reading (H the harmonic number), and the others then see the new value.
+ * the expiry with n processes reading (H the harmonic number), and the others then see the new value. And
+ * at the latest `delta` before the expiry: a refresh started later could not land before it.
  */
 export function refreshesEarly(record: FreshnessRecord, beta: number, now: number): boolean {
   if (beta === 0) return false;
   if (beta === Infinity) return true;
+  const lead = record.expiresAt - now;
+  if (lead <= record.delta) return true;
   const scale = record.delta * beta;
-  if (record.expiresAt - now > scale * LARGEST_GAP) return false; // far from expiry: no draw can reach it
-  return now - scale * Math.log(draw(record.text)) >= record.expiresAt;
+  if (lead > scale * LARGEST_GAP) return false; // far from expiry: no draw can reach it
+  return -scale * Math.log(draw(record.text)) >= lead;
 }
 
 /** A number in (0, 1], the same for one record in one process (FNV-1a of the seed and the record). */

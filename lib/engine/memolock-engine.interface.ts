@@ -87,9 +87,9 @@ export interface MemoLockBehaviourOptions {
 /** XFetch early recomputation (Vattani et al., VLDB 2015). */
 export interface EarlyRefreshOptions {
   /**
-   * How early: a value is recomputed once `now - delta * beta * ln(r) >= expiry`, with `delta` the stored
-   * duration of its computation and `r` drawn in (0, 1] once per value and process. Default 1; larger
-   * refreshes earlier; `0` never; `Infinity` on every hit.
+   * How early: a value is recomputed once `now - delta * beta * ln(r) >= expiry` (and at the latest `delta`
+   * before it), with `delta` the stored duration of its computation and `r` drawn in (0, 1] once per value
+   * and process. Default 1; larger refreshes earlier; `0` never; `Infinity` on every hit.
    */
   beta?: number;
 }

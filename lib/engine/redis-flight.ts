@@ -321,6 +321,14 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         if (taken && this.#refresh && this.#work.kind !== 'external') {
           const ahead = await this.#checkRefresh(lock);
           if (ahead !== 'go') return ahead;
+        } else if (taken && this.#tag.freshness && this.#work.kind !== 'external') {
+          // An early refresh lands about when the value expires: a miss just before it may take the lock
+          // just after it. Read the value once more rather than compute it twice.
+          const raw = await this.#read().catch(() => null);
+          if (raw !== null) {
+            lock.release();
+            return this.#value(raw, 'collapsed');
+          }
         }
         this.#mustTry = false;
         // Once taken, this flight owes the other processes a value or a notice, whoever still waits here.

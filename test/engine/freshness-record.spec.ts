@@ -97,10 +97,14 @@ describe('XFetch (refreshesEarly)', () => {
   }
 
   it('refreshes with probability exp(-gap / (delta * beta)), one draw per value and process', () => {
-    expect(share(1, 100)).toBeCloseTo(Math.exp(-1), 1);
-    expect(share(2, 100)).toBeCloseTo(Math.exp(-0.5), 1);
+    expect(share(1, 150)).toBeCloseTo(Math.exp(-1.5), 1);
+    expect(share(2, 150)).toBeCloseTo(Math.exp(-0.75), 1);
     expect(share(1, 300)).toBeCloseTo(Math.exp(-3), 1);
+    expect(share(0.5, 200)).toBeCloseTo(Math.exp(-4), 1);
     expect(share(1, 5_000)).toBe(0);
+    // Within delta of the expiry, always: a refresh started later could not land in time.
+    expect(share(1, 100)).toBe(1);
+    expect(share(0.01, 50)).toBe(1);
     // The same value decides the same way on every hit: the draw does not depend on the hit rate.
     const record = parseRecord(`1,${1_000_100},100,7,x`)!;
     const first = refreshesEarly(record, 1, 1_000_000);

@@ -353,6 +353,31 @@ describe('freshness and fail-safe', () => {
       expect(sinceStored.every((r) => r.raw !== null)).toBe(true); // the value never went missing
     });
 
+    it('a miss that takes the lock just after someone stored the value reads it rather than computing it twice', async () => {
+      const faulty = withFaults(redis.client());
+      const late = redis.engine({ client: faulty.client });
+      const other = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, earlyRefresh: {} };
+      const held = gate();
+      let computations = 0;
+      const compute = async () => {
+        computations++;
+        await held.opened;
+        return { value: 'v', ttl: 60_000 };
+      };
+      const first = other.memoLock(tag, options).getResource('k', 5_000, compute);
+      await until(() => computations === 1, 'the other engine computes');
+      // This engine's lock attempt reaches Redis once the other has stored its value and released the lock.
+      const delayed = faulty.inject({ command: 'set', when: (args) => args.includes('NX'), delay: 300 });
+      const second = late.memoLock(tag, options).getResourceWithStatus('k', 5_000, compute);
+      await until(() => delayed.hits === 1, 'the late lock attempt is under way');
+      held.open();
+      expect(await first).toBe('v');
+      expect(await second).toEqual({ value: 'v', status: 'collapsed' });
+      expect(computations).toBe(1);
+    });
+
     it('{ beta: 0 } never refreshes early, up to the last hit before expiry', async () => {
       const engine = redis.engine();
       const tag = freshTag();
