@@ -121,9 +121,10 @@ async function bento(url: string, withL1: boolean): Promise<Peer> {
         key,
         factory: compute,
         ttl,
-        // bentocache's grace and its backoff between failed factory attempts (its soft timeout defaults to
-        // 0: a graced value is returned at once while the factory runs in the background).
-        ...(freshness?.grace ? { grace: freshness.grace } : {}),
+        // bentocache's grace is the entry's whole lifetime in the cache (its physical TTL), not the time past
+        // its TTL: ttl + ours. Its stale-while-revalidate needs `timeout: 0` (a graced value at once while
+        // the factory runs in the background); graceBackoff spaces the factory's attempts after a failure.
+        ...(freshness?.grace ? { grace: ttl + freshness.grace, timeout: 0 } : {}),
         ...(freshness?.failSafeThrottle ? { graceBackoff: freshness.failSafeThrottle } : {}),
       }),
     close: async () => {
