@@ -29,6 +29,8 @@ export interface Scenario {
   primary: { metric: string; label: string; higherIsBetter: boolean };
   columns: Array<{ metric: string; label: string }>;
   rows: Row[];
+  /** When and where a partial run (BENCH_ONLY) measured it, when not the file's full run. */
+  meta?: Record<string, string>;
 }
 
 // ---------------------------------------------------------------- processes
@@ -645,15 +647,16 @@ async function main() {
     // prints its sections; RESULTS.md is written by a full run only, so that a partial one drops nothing.
     const file = join(__dirname, 'results', 'latest.json');
     const previous = existsSync(file)
-      ? (JSON.parse(readFileSync(file, 'utf8')) as { scenarios: Scenario[] })
+      ? (JSON.parse(readFileSync(file, 'utf8')) as { meta: Record<string, string>; scenarios: Scenario[] })
       : undefined;
     const merged = [...(previous?.scenarios ?? [])];
     for (const scenario of scenarios) {
+      const dated = { ...scenario, meta }; // this run's date and machine, the file's own are the full run's
       const at = merged.findIndex((s) => s.id === scenario.id);
-      if (at >= 0) merged[at] = scenario;
-      else merged.push(scenario);
+      if (at >= 0) merged[at] = dated;
+      else merged.push(dated);
     }
-    writeFileSync(file, JSON.stringify({ meta, scenarios: merged }, null, 2));
+    writeFileSync(file, JSON.stringify({ meta: previous?.meta ?? meta, scenarios: merged }, null, 2));
     log('BENCH_ONLY: bench/results/latest.json updated; RESULTS.md left as it is (its sections follow)');
   } else {
     writeFileSync(join(__dirname, 'results', 'latest.json'), JSON.stringify({ meta, scenarios }, null, 2));
