@@ -9,16 +9,11 @@
  * fields; such values are refused, and left untouched, so that the caller can keep them out of the L1.
  */
 
-function isPlainContainer(value: object): boolean {
-  const prototype = Object.getPrototypeOf(value);
-  if (Array.isArray(value)) return prototype === Array.prototype;
-  return prototype === Object.prototype || prototype === null;
-}
-
 /**
  * Deep-freezes `value` if it is plain data, and says whether it is now read-only all the way down. When it
- * is not plain data (it holds a Map, a Date, a class instance, a function...), nothing in it is frozen and
- * the answer is `false`. Objects reached twice (shared or cyclic) are handled once.
+ * is not plain data (it holds a Map, a Date, a class instance, a function, a symbol-keyed property...),
+ * nothing in it is frozen and the answer is `false`. Objects reached twice (shared or cyclic) are handled
+ * once. Only enumerable properties are followed, which is all that `JSON.parse` makes.
  *
  * @example
  * const value = JSON.parse(encoded);
@@ -31,18 +26,25 @@ export function freezeData(value: unknown): boolean {
   const found: object[] = [];
   const seen = new Set<object>();
   const stack: object[] = [value];
+  const visit = (child: unknown): boolean => {
+    if (typeof child === 'function') return false;
+    if (typeof child === 'object' && child !== null) stack.push(child);
+    return true;
+  };
   while (stack.length > 0) {
     const object = stack.pop()!;
     if (seen.has(object)) continue;
     seen.add(object);
-    if (!isPlainContainer(object)) return false;
-    found.push(object);
-    // Symbol keys too: Object.freeze freezes them, and their values must be frozen as well.
-    for (const key of Reflect.ownKeys(object)) {
-      const child = (object as Record<string | symbol, unknown>)[key];
-      if (typeof child === 'function') return false;
-      if (typeof child === 'object' && child !== null) stack.push(child);
+    const prototype = Object.getPrototypeOf(object);
+    if (Array.isArray(object)) {
+      if (prototype !== Array.prototype) return false;
+      for (let i = 0; i < object.length; i++) if (!visit(object[i])) return false;
+    } else {
+      if (prototype !== Object.prototype && prototype !== null) return false;
+      for (const key in object) if (!visit((object as Record<string, unknown>)[key])) return false;
+      if (Object.getOwnPropertySymbols(object).length > 0) return false;
     }
+    found.push(object);
   }
   for (const object of found) Object.freeze(object);
   return true;

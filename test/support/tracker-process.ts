@@ -1,6 +1,7 @@
 /**
  * An `InvalidationTracker` in a separate OS process: `node -r tsx/cjs tracker-process.ts URL PREFIX`. Every
- * event its listener hears is sent to the parent over IPC; 'exit' closes it.
+ * event its listener hears is sent to the parent over IPC, with the time it was heard (`at`, ms since the
+ * epoch, sub-millisecond: comparable across processes of one machine); 'exit' closes it.
  */
 import Redis from 'ioredis';
 import { type InvalidationListener, InvalidationTracker } from '../../lib/engine/invalidation-tracker';
@@ -15,7 +16,8 @@ export type TrackerEvent =
 const [url, prefix] = process.argv.slice(2);
 const client = new Redis(url, { maxRetriesPerRequest: 1 });
 client.on('error', () => undefined);
-const send = (event: TrackerEvent) => process.send!(event);
+const send = (event: TrackerEvent) =>
+  process.send!({ ...event, at: performance.timeOrigin + performance.now() });
 const listener: InvalidationListener = {
   tracking: (prefixes) => send({ type: 'tracking', prefixes: [...prefixes] }),
   invalidate: (key) => send({ type: 'invalidate', key }),
