@@ -33,15 +33,15 @@
  * So a value this process just stored, or was woken with, would be dropped by its own write's
  * invalidation, and a value filled after an invalidation might be one a later write replaced. The read path
  * therefore:
- * 1. takes a ticket before the read that misses (the holder before its store, a waiter before subscribing);
- * 2. the holder may fill its own value with that ticket and the computed ttl: that serves hits until its
- *    own write's invalidation arrives, and is refused if any invalidation came first;
- * 3. a woken waiter cannot fill from the message: a message carries the value, not its TTL;
- * 4. both then re-read the key in the background (value and PTTL in one round trip) with a new ticket,
- *    taken after the key's next invalidation, or at once if one came since step 1 already
- *    ({@link invalidatedSince}), and fill from that read. If the invalidation that triggered it was an
- *    earlier write's, the read's ticket is refused by the write's own invalidation and the next one triggers
- *    another read, within a short window.
+ * 1. takes a ticket before the read that misses (the holder before its store, a waiter before it
+ *    subscribes);
+ * 2. the holder may fill its own value with that ticket and the computed ttl: it serves hits until its own
+ *    write's invalidation arrives, and is refused if any invalidation came first;
+ * 3. a woken waiter does not fill from the message: a message carries the value, not its TTL;
+ * 4. both hand the key and that ticket to `L1Refill.expect` (l1-refill.ts), which re-reads the key in the background
+ *    (value and PTTL in one round trip) with a new ticket, after the key's next invalidation, or at once
+ *    if one came since the ticket already ({@link invalidatedSince}). If that invalidation was an earlier
+ *    write's, the read is refused or dropped by the write's own one, which starts the next read.
  * Correctness rests on the tickets alone; the re-reads only decide how soon the L1 is warm again.
  */
 import { freezeData } from './deep-freeze';
