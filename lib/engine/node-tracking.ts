@@ -86,6 +86,8 @@ export class NodeTracking {
   readonly #commandTimeout: number;
   /** Bumped whenever either connection drops: a setup step that sees it change stops. */
   #generation = 0;
+  /** Bumped when the receiver drops: its id and subscription are then to be had again. */
+  #receiverGeneration = 0;
   #receiverId: number | undefined;
   #up = false;
   #trackedPrefixes = new Set<string>();
@@ -164,7 +166,10 @@ export class NodeTracking {
   #lost(connection: Redis, reason: string): void {
     if (this.#closed) return;
     this.#generation++;
-    if (connection === this.#receiver) this.#receiverId = undefined;
+    if (connection === this.#receiver) {
+      this.#receiverGeneration++;
+      this.#receiverId = undefined;
+    }
     if (!this.#up) return;
     this.#up = false;
     this.#trackedPrefixes = new Set();
@@ -194,11 +199,16 @@ export class NodeTracking {
     const current = () => !this.#closed && generation === this.#generation;
     try {
       if (this.#receiverId === undefined) {
+        // Its own generation: once subscribed (RESP2), it cannot run CLIENT ID again, so its id is kept
+        // when only the tracked connection dropped meanwhile.
+        const receiverGeneration = this.#receiverGeneration;
+        const receiverCurrent = () => !this.#closed && receiverGeneration === this.#receiverGeneration;
         const id = Number(await this.#bounded(this.#receiver.client('ID'), 'CLIENT ID'));
-        if (!current()) return;
+        if (!receiverCurrent()) return;
         await this.#bounded(this.#receiver.subscribe(INVALIDATION_CHANNEL), 'SUBSCRIBE');
-        if (!current()) return;
+        if (!receiverCurrent()) return;
         this.#receiverId = id;
+        if (!current()) return;
       }
       if (remoteOf(this.#tracked) !== remoteOf(this.#receiver)) {
         // Two servers (a failover between their connects): the id would name some other client there.
@@ -244,6 +254,9 @@ export class NodeTracking {
         this.#trackedPrefixes = new Set();
         this.#events.down(message);
       }
+      // A SUBSCRIBE that timed out may still succeed, after which CLIENT ID is refused: reconnect the
+      // receiver, to start again from a known state.
+      if (this.#receiverId === undefined && !answered) this.#receiver.disconnect(true);
       this.#events.failed(message, answered);
       this.#scheduleRetry(answered);
     }

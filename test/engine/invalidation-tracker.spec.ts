@@ -11,6 +11,7 @@ import type Redis from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
 import { MemoLockArgumentError } from '../../lib';
 import { InvalidationTracker } from '../../lib/engine/invalidation-tracker';
+import { withFaults } from '../support/faulty-client';
 import { recordingLogger, type RecordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import type { TrackerEvent } from '../support/tracker-process';
@@ -189,6 +190,18 @@ describe('InvalidationTracker', () => {
     await admin.set(`app:${tag}:a`, 'v');
     await recorder.invalidated(`${tag}:a`);
     expect(recorder.keys).toEqual([`${tag}:a`]);
+  });
+
+  it('recovers when the receiver confirms its subscription only after the command timeout', async () => {
+    const faulty = withFaults(redis.client());
+    const late = faulty.inject({ command: 'subscribe', delayReply: 1_500, times: 1 });
+    const logger = recordingLogger();
+    const { tracker, recorder } = track(faulty.client, undefined, logger);
+    await late.settled;
+    await active(tracker);
+    expect(logger.matching(/SUBSCRIBE within 1000 ms/)).toHaveLength(1);
+    await admin.set(`${tag}:a`, 'v');
+    await recorder.invalidated(`${tag}:a`);
   });
 
   it('stops while Redis restarts and tracks again after, saying each once', async () => {
