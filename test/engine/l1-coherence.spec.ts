@@ -13,18 +13,10 @@ import { L1Cache, type L1Ticket } from '../../lib/engine/l1-cache';
 import { withFaults } from '../support/faulty-client';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { NotingL1Cache } from '../support/tracking-recorder';
 import { until } from '../support/until';
 
 const run = promisify(execFile);
-
-/** The real cache, noting which keys it heard of. */
-class NotingL1Cache extends L1Cache {
-  readonly heard = new Set<string>();
-  override invalidate(key: string): void {
-    this.heard.add(key);
-    super.invalidate(key);
-  }
-}
 
 describe('L1 coherence with Redis client tracking', () => {
   let redis: TestRedis;

@@ -7,10 +7,11 @@
  */
 import type Redis from 'ioredis';
 import { InvalidationTracker } from '../../lib/engine/invalidation-tracker';
-import { L1Cache, type L1Ticket } from '../../lib/engine/l1-cache';
+import type { L1Ticket } from '../../lib/engine/l1-cache';
 import { type L1Read, L1Refill, REFILL_MAX_READS, REFILL_WINDOW_MS } from '../../lib/engine/l1-refill';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { NotingL1Cache } from '../support/tracking-recorder';
 import { until } from '../support/until';
 
 /** SET with a TTL and PUBLISH in one script: the message goes out before the SET's invalidation. */
@@ -18,20 +19,12 @@ const STORE_AND_PUBLISH = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[1])`;
 
-class NotingCache extends L1Cache {
-  readonly heard: string[] = [];
-  override invalidate(key: string): void {
-    this.heard.push(key);
-    super.invalidate(key);
-  }
-}
-
 describe('L1Refill', () => {
   let redis: TestRedis;
   let admin: Redis;
   let reader: Redis;
   let subscriber: Redis;
-  let cache: NotingCache;
+  let cache: NotingL1Cache;
   let refill: L1Refill;
   let tracker: InvalidationTracker;
   let reads: number;
@@ -49,7 +42,7 @@ describe('L1Refill', () => {
   const settled = async () => {
     const barrier = `${tag}:barrier-${Math.random()}`;
     await admin.set(barrier, '1');
-    await until(() => cache.heard.includes(barrier), 'the barrier is reported');
+    await until(() => cache.heard.has(barrier), 'the barrier is reported');
   };
   const messages = new Map<string, (message: string) => void>();
   /** A waiter: ticket, then subscription; resolves with the ticket and the first message. */
@@ -73,7 +66,7 @@ describe('L1Refill', () => {
     reads = 0;
     subscriber = redis.client();
     subscriber.on('message', (channel: string, message: string) => messages.get(channel)?.(message));
-    cache = new NotingCache({ maxEntries: 100 });
+    cache = new NotingL1Cache({ maxEntries: 100 });
     refill = new L1Refill(cache, read);
     tracker = new InvalidationTracker(redis.client(), refill, {
       commandTimeout: 1_000,

@@ -1,5 +1,6 @@
-/** A listener of `InvalidationTracker` that records what it hears, for tests to wait on. */
+/** Listeners of `InvalidationTracker` that record what they hear, for tests to wait on. */
 import type { InvalidationListener } from '../../lib/engine/invalidation-tracker';
+import { L1Cache } from '../../lib/engine/l1-cache';
 import type { TrackerEvent } from './tracker-process';
 import { until } from './until';
 
@@ -36,5 +37,14 @@ export class TrackingRecorder implements InvalidationListener {
   /** Waits until `key` was invalidated (since the last {@link clear}). */
   invalidated(key: string, ms = 5_000): Promise<void> {
     return until(() => this.keys.includes(key), `${key} is invalidated`, ms);
+  }
+}
+
+/** The real L1 cache, noting which keys it was told of. */
+export class NotingL1Cache extends L1Cache {
+  readonly heard = new Set<string>();
+  override invalidate(key: string): void {
+    this.heard.add(key);
+    super.invalidate(key);
   }
 }
