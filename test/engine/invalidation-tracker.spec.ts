@@ -135,6 +135,20 @@ describe('InvalidationTracker', () => {
     );
   });
 
+  it('keeps no per-key table on the server, so tracking-table-max-keys never flushes it', async () => {
+    const { tracker, recorder } = track(redis.client());
+    await active(tracker);
+    await admin.config('SET', 'tracking-table-max-keys', '1');
+    try {
+      const keys = Array.from({ length: 200 }, (_, i) => `${tag}:${i}`);
+      for (const key of keys) await admin.set(key, 'v');
+      await until(() => keys.every((k) => recorder.keys.includes(k)), 'every write is reported');
+      expect(recorder.count('flush')).toBe(0);
+    } finally {
+      await admin.config('SET', 'tracking-table-max-keys', '0');
+    }
+  });
+
   it('reports to a tracker in another process too', async () => {
     const child = fork(join(__dirname, '../support/tracker-process.ts'), [redis.url, `${tag}:`], {
       execArgv: ['--require', 'tsx/cjs'],

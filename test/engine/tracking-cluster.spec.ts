@@ -1,11 +1,12 @@
 /**
  * `InvalidationTracker` on a real 3-master Redis Cluster: tracking on every master (each reports only its
- * own keys), a dropped connection to one master stops tracking everywhere until it is back, and a new master
+ * own keys), with ioredis 6 and 5 cluster clients, a dropped connection to one master stops tracking everywhere until it is back, and a new master
  * that takes over a slot is tracked too once the client learns of it.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
+import { Cluster as Cluster5 } from 'ioredis5';
 import { InvalidationTracker } from '../../lib/engine/invalidation-tracker';
 import { recordingLogger } from '../support/logger';
 import { startCluster, type TestCluster } from '../support/redis-cluster';
@@ -17,6 +18,7 @@ const run = promisify(execFile);
 describe('InvalidationTracker on a cluster', () => {
   let cluster: TestCluster;
   const trackers: InvalidationTracker[] = [];
+  const clients5: Cluster5[] = [];
   let n = 0;
   let tag: string;
 
@@ -42,11 +44,27 @@ describe('InvalidationTracker on a cluster', () => {
   beforeEach(() => {
     tag = `cl${++n}`;
   });
-  afterEach(() => Promise.all(trackers.splice(0).map((t) => t.close())));
+  afterEach(async () => {
+    await Promise.all(trackers.splice(0).map((t) => t.close()));
+    await Promise.all(clients5.splice(0).map((c) => c.quit()));
+  });
   afterAll(() => cluster?.stop());
 
-  it('tracks every master, so that a write on any of them reaches every tracker', async () => {
-    const all = [track(), track()];
+  const cluster5 = () => {
+    const client = new Cluster5(
+      cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+      { redisOptions: { maxRetriesPerRequest: 1 } },
+    );
+    client.on('error', () => undefined);
+    clients5.push(client);
+    return client as unknown as Cluster;
+  };
+
+  it.each([
+    ['ioredis 6', () => cluster.client()],
+    ['ioredis 5', cluster5],
+  ])('tracks every master, so that a write on any of them reaches every tracker (%s)', async (_, client) => {
+    const all = [track(client()), track(client())];
     await active(...all.map((t) => t.tracker));
     expect(all.map((t) => t.tracker.nodes)).toEqual([3, 3]);
     const keys = Array.from({ length: 30 }, (_, i) => `${tag}:${i}`);
