@@ -7,6 +7,7 @@ import {
   type MemoLockHandle,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
+import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { NotificationHub } from './notification-hub';
 import { callRedis } from './redis-call';
 import { defineMemoLockCommands, type MemoLockClient } from './redis-commands';
@@ -19,9 +20,9 @@ import { assertDuration, MAX_TIMER_MS } from './validation';
 export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
   /**
    * The connection for GET/SET/PUBLISH. The engine duplicates it once for its subscriber connection, which
-   * it owns and closes; the client itself stays yours and is never closed by the engine.
+   * it owns and closes; the client itself stays yours and is never closed by the engine. ioredis 5 or 6.
    */
-  client: Redis | Cluster;
+  client: IoRedisClient;
   /**
    * The longest the engine waits for one Redis command before it treats Redis as unavailable (ms). Bounds
    * every wait even on a client whose own retries would hold a command for a minute. Default 1000.
@@ -82,8 +83,9 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     this.#commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
     assertDuration('options.commandTimeout', this.#commandTimeout, MAX_TIMER_MS);
     this.#defaults = resolveEngineDefaults(options, 'options');
-    this.#client = defineMemoLockCommands(options.client);
-    this.#hub = new NotificationHub(() => duplicateForSubscriber(options.client), this.#commandTimeout);
+    const redis = asIoRedis(options.client);
+    this.#client = defineMemoLockCommands(redis);
+    this.#hub = new NotificationHub(() => duplicateForSubscriber(redis), this.#commandTimeout);
   }
 
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
