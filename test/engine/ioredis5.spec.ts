@@ -7,7 +7,13 @@ import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { Cluster as Cluster6, Redis as Redis6 } from 'ioredis';
 import { type Cluster as Cluster5, Redis as Redis5 } from 'ioredis5';
-import { MemoLocked, MemoLockModule, MemoLockRemoteComputationError, RedisMemoLockEngine } from '../../lib';
+import {
+  type IoRedisClient,
+  MemoLocked,
+  MemoLockModule,
+  MemoLockRemoteComputationError,
+  RedisMemoLockEngine,
+} from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 
@@ -19,6 +25,8 @@ export function everyClientTypeChecks(
   clients: [Redis5, Cluster5, Redis6, Cluster6, Redis6<'resp3'>],
 ): unknown[] {
   const made: unknown[] = [];
+  const named: IoRedisClient[] = clients; // the structural type, exported under this name
+  made.push(named);
   for (const client of clients) {
     made.push(new RedisMemoLockEngine({ client }));
     made.push(MemoLockModule.forRoot({ redis: client }));
