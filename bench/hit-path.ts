@@ -1,44 +1,97 @@
 /**
- * Hit path: 64 concurrent callers reading one hot key, through the engine versus a raw ioredis GET + parse
- * (the floor). Run: `npm run bench:hit` (starts its own redis-server).
+ * Hit path: 64 concurrent callers in one process, through the engine versus a raw ioredis GET + JSON.parse
+ * (the floor), on one hot key (callers can share reads) and on 64 distinct keys (one caller each: nothing can
+ * be shared). Rounds alternate floor and engine so that a drifting machine moves both alike; the ratios are
+ * taken round by round and their median is printed.
+ *
+ * Run: `npm run bench:hit` (starts its own redis-server). `SECONDS` per measurement (default 3), `ROUNDS`
+ * (default 3). `ONLY=engine-distinct` (or `floor-hot`, ...) runs that one measurement for `SECONDS`, for
+ * profiling with `node --cpu-prof -r tsx/cjs bench/hit-path.ts`.
  */
 import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../lib';
 import { startRedis } from '../test/support/redis-server';
 
 const CALLERS = 64;
-const SECONDS = Number(process.env.SECONDS ?? 5);
+const SECONDS = Number(process.env.SECONDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const VALUE = JSON.stringify({ likes: ['redis', 'node'], n: 42 });
 
-async function callsPerSecond(call: () => Promise<unknown>): Promise<number> {
+type Call = (key: string) => Promise<unknown>;
+type Shape = 'hot' | 'distinct';
+
+async function callsPerSecond(call: Call, shape: Shape, seconds: number): Promise<number> {
   let calls = 0;
-  const until = Date.now() + SECONDS * 1_000;
+  const until = performance.now() + seconds * 1_000;
   await Promise.all(
-    Array.from({ length: CALLERS }, async () => {
-      while (Date.now() < until) {
-        await call();
+    Array.from({ length: CALLERS }, async (_, i) => {
+      const key = shape === 'hot' ? 'key' : `key-${i}`;
+      while (performance.now() < until) {
+        await call(key);
         calls++;
       }
     }),
   );
-  return calls / SECONDS;
+  return calls / seconds;
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
 async function main() {
   const redis = await startRedis();
   const client = new Redis(redis.url);
   const engine = new RedisMemoLockEngine({ client });
   try {
-    await client.set('hot:key', JSON.stringify({ likes: ['redis', 'node'], n: 42 }));
+    const seed = client.pipeline().set('hot:key', VALUE);
+    for (let i = 0; i < CALLERS; i++) seed.set(`hot:key-${i}`, VALUE);
+    await seed.exec();
     const handle = engine.memoLock('hot', { lockTimeout: 5_000 });
-    const viaEngine = () => handle.getResource('key', 1_000, async () => ({ value: null, ttl: 1 }));
-    const raw = async () => JSON.parse((await client.get('hot:key'))!);
-    await callsPerSecond(raw); // warm-up
-    const floor = await callsPerSecond(raw);
-    const ours = await callsPerSecond(viaEngine);
-    console.log(`| path | calls/s (${CALLERS} concurrent callers, one hot key) |\n|---|---|`);
-    console.log(`| raw ioredis GET + JSON.parse | ${Math.round(floor).toLocaleString('en')} |`);
+    const compute = async () => ({ value: null, ttl: 1 });
+    const paths: Record<'floor' | 'engine', Call> = {
+      floor: async (key) => JSON.parse((await client.get(`hot:${key}`))!),
+      engine: (key) => handle.getResource(key, 1_000, compute),
+    };
+
+    const only = process.env.ONLY;
+    if (only) {
+      const [path, shape] = only.split('-') as ['floor' | 'engine', Shape];
+      await callsPerSecond(paths[path], shape, 1); // warm-up
+      const cpu = process.cpuUsage();
+      const rate = await callsPerSecond(paths[path], shape, SECONDS);
+      const { user, system } = process.cpuUsage(cpu);
+      // CPU per call moves less than calls/s when other processes share the machine.
+      const perCall = (user + system) / (rate * SECONDS);
+      console.log(`${only}: ${fmt(rate)} calls/s, ${perCall.toFixed(2)} µs of CPU per call`);
+      return;
+    }
+
+    for (const shape of ['hot', 'distinct'] as const) {
+      await callsPerSecond(paths.floor, shape, 1); // warm-up
+      await callsPerSecond(paths.engine, shape, 1);
+    }
+    const runs: Record<Shape, { floor: number[]; engine: number[]; ratio: number[] }> = {
+      hot: { floor: [], engine: [], ratio: [] },
+      distinct: { floor: [], engine: [], ratio: [] },
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const shape of ['hot', 'distinct'] as const) {
+        const floor = await callsPerSecond(paths.floor, shape, SECONDS);
+        const ours = await callsPerSecond(paths.engine, shape, SECONDS);
+        runs[shape].floor.push(floor);
+        runs[shape].engine.push(ours);
+        runs[shape].ratio.push(ours / floor);
+      }
+    }
     console.log(
-      `| engine.getResource (hit) | ${Math.round(ours).toLocaleString('en')} (${(ours / floor).toFixed(2)}x) |`,
+      `| path | calls/s, one hot key | calls/s, ${CALLERS} distinct keys |\n|---|---|---|\n` +
+        `| raw ioredis GET + JSON.parse | ${fmt(median(runs.hot.floor))} | ${fmt(median(runs.distinct.floor))} |\n` +
+        `| engine.getResource (hit) | ${fmt(median(runs.hot.engine))} (${median(runs.hot.ratio).toFixed(2)}x) | ` +
+        `${fmt(median(runs.distinct.engine))} (${median(runs.distinct.ratio).toFixed(2)}x) |`,
+    );
+    console.log(
+      `(${CALLERS} concurrent callers, ${ROUNDS} alternating rounds of ${SECONDS} s, medians; ratios per round: ` +
+        `hot ${runs.hot.ratio.map((r) => r.toFixed(2)).join(' ')}, distinct ${runs.distinct.ratio.map((r) => r.toFixed(2)).join(' ')})`,
     );
   } finally {
     await engine.close();

@@ -5,6 +5,7 @@ export type {
   ExternalComputation,
   MemoLockBehaviourOptions,
   MemoLockHandle,
+  MemoLockLogger,
   MemoLockOptions,
   MemoLockOutcome,
   MemoLockStatus,

@@ -26,8 +26,20 @@ export const Messages = {
     `Redis failed while serving ${where(tag, id)}: ${reason}`,
   redisCommandTimeout: (command: string, ms: number) => `Redis did not answer ${command} within ${ms} ms.`,
   redisNotConnected: (status: string) => `the Redis connection is ${status}.`,
+  notAString: (key: string) =>
+    `the key "${key}" holds something other than a string, which is not overwritten`,
   remoteFailure: (tag: string, id: string, message: string) =>
     `The computation of ${where(tag, id)} failed in another process: ${message}`,
+  illFormed: (what: string) =>
+    `${what} is not well-formed UTF-16 (it holds a lone surrogate): Redis would store it as U+FFFD, and other readers would get another string`,
+  redisUnavailable: (reason: string) =>
+    `Redis is unavailable (${reason.replace(/\.$/, '')}). Calls compute without the cache or reject, as each tag's onRedisError says, until it answers again.`,
+  redisBack: () => 'Redis answers again: calls use the cache.',
+  subscriberLost: (reason: string) =>
+    `The subscriber connection to Redis was lost (${reason.replace(/\.$/, '')}). Waiters read their keys again once it is back, and still time out as usual meanwhile.`,
+  subscriberEnded: () =>
+    'The subscriber connection to Redis has ended (its retryStrategy gave up). A new one is opened for the next waiter once Redis answers.',
+  subscriberBack: () => 'The subscriber connection to Redis is back.',
 };
 
 /** A short, safe description of a value for error messages (never the value itself when it is large). */

@@ -1,7 +1,7 @@
 /**
  * How the module turns its options into a Redis connection and an engine.
  */
-import type { Provider } from '@nestjs/common';
+import { Logger, type Provider } from '@nestjs/common';
 import Redis, { type Cluster, type RedisOptions } from 'ioredis';
 import { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
 import { asIoRedis, type IoRedisClient } from './engine/ioredis-client';
@@ -81,8 +81,10 @@ export const memoLockProviders: Provider[] = [
     useFactory: ({ client }: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
       const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout } = options;
       const behaviour = { serializer, onRedisError, onComputeError, maxValueBytes };
+      // Redis unavailable and back, subscriber lost and back: once per change, in the application's log.
+      const logger = new Logger('MemoLock');
       return client
-        ? new RedisMemoLockEngine({ client, commandTimeout, ...behaviour })
+        ? new RedisMemoLockEngine({ client, commandTimeout, logger, ...behaviour })
         : new InMemoryMemoLockEngine(behaviour);
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],

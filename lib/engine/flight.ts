@@ -5,99 +5,136 @@
  *
  * The callers' timeouts share one timer, armed for the earliest deadline: on a hot key, hundreds of callers
  * join a flight that settles within a millisecond, and a timer each would cost more than the read itself.
+ * Deadlines follow the monotonic clock (`performance.now()`), so a step of the wall clock moves none of them.
  */
-interface Caller<T> {
-  resolve(value: T): void;
+import { MemoLockTimeoutError } from '../errors';
+import { Messages } from '../memolock.messages';
+import type { MemoLockStatus } from './memolock-engine.interface';
+
+interface Caller {
+  resolve(value: unknown): void;
   reject(error: unknown): void;
+  timeout: number;
   deadline: number;
-  timeoutError: () => Error;
+  /** Resolves with `{ value, status }` rather than the value alone. */
+  withStatus: boolean;
 }
 
-export class Flight<T> {
-  readonly #callers = new Set<Caller<T>>();
+/** Told when the last caller left a flight that had not settled. */
+export interface AbandonListener {
+  abandon(): void;
+}
+
+export class Flight {
+  readonly tag: string;
+  readonly id: string;
+  #callers: Caller[] = [];
   #settled = false;
-  #onAbandoned: (() => void) | undefined;
+  #listener: AbandonListener | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerDeadline = Infinity;
 
-  /** `onAbandoned` runs once, when the last caller leaves before the flight settled. */
-  constructor(onAbandoned?: () => void) {
-    this.#onAbandoned = onAbandoned;
+  /** `listener.abandon()` runs once, when the last caller leaves before the flight settled. */
+  constructor(tag: string, id: string, listener?: AbandonListener) {
+    this.tag = tag;
+    this.id = id;
+    this.#listener = listener;
   }
 
   get settled(): boolean {
     return this.#settled;
   }
 
-  /** Adds a caller that rejects with `timeoutError()` after `timeout` ms unless the flight settles first. */
-  join(timeout: number, timeoutError: () => Error): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const deadline = Date.now() + timeout;
-      this.#callers.add({ resolve, reject, deadline, timeoutError });
+  /** Callers waiting for this flight right now. */
+  get callers(): number {
+    return this.#callers.length;
+  }
+
+  /**
+   * Adds a caller that rejects with `MemoLockTimeoutError` after `timeout` ms unless the flight settles first.
+   * It resolves with the value, or with `{ value, status }` when `withStatus`.
+   */
+  join(timeout: number, withStatus: boolean): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const deadline = performance.now() + timeout;
+      this.#callers.push({ resolve, reject, timeout, deadline, withStatus });
       if (deadline < this.#timerDeadline) this.#arm(deadline);
     });
   }
 
-  resolve(value: T): void {
-    this.#settle((caller) => caller.resolve(value));
+  resolve(value: unknown, status: MemoLockStatus): void {
+    for (const caller of this.#settle()) caller.resolve(caller.withStatus ? { value, status } : value);
   }
 
   reject(error: unknown): void {
-    this.#settle((caller) => caller.reject(error));
+    for (const caller of this.#settle()) caller.reject(error);
   }
 
   /** Rejects every caller with `error` and abandons the flight without settling what it computes. */
   abort(error: unknown): void {
     this.#disarm();
-    const callers = [...this.#callers];
-    this.#callers.clear();
+    const callers = this.#callers;
+    this.#callers = [];
     for (const caller of callers) caller.reject(error);
     this.#abandon();
   }
 
-  #settle(notify: (caller: Caller<T>) => void): void {
-    if (this.#settled) return;
+  #settle(): Caller[] {
+    if (this.#settled) return [];
     this.#settled = true;
-    this.#onAbandoned = undefined;
+    this.#listener = undefined;
     this.#disarm();
-    const callers = [...this.#callers];
-    this.#callers.clear();
-    for (const caller of callers) notify(caller);
+    const callers = this.#callers;
+    this.#callers = [];
+    return callers;
   }
 
   #arm(deadline: number): void {
     clearTimeout(this.#timer);
     this.#timerDeadline = deadline;
-    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - Date.now()));
+    this.#timer = setTimeout(expire, Math.max(0, deadline - performance.now()), this);
   }
 
   #disarm(): void {
+    if (this.#timer === undefined) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerDeadline = Infinity;
   }
 
-  /** Rejects the callers whose deadline passed, and re-arms for the next one. */
-  #expire(): void {
+  /** @internal The timer's work: rejects the callers whose deadline passed, and re-arms for the next one. */
+  expire(): void {
     this.#timer = undefined;
     this.#timerDeadline = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     let next = Infinity;
-    for (const caller of [...this.#callers]) {
-      if (caller.deadline <= now) {
-        this.#callers.delete(caller);
-        caller.reject(caller.timeoutError());
-      } else if (caller.deadline < next) {
-        next = caller.deadline;
+    const waiting: Caller[] = [];
+    const expired: Caller[] = [];
+    for (const caller of this.#callers) {
+      if (caller.deadline <= now) expired.push(caller);
+      else {
+        waiting.push(caller);
+        if (caller.deadline < next) next = caller.deadline;
       }
     }
-    if (this.#callers.size === 0) this.#abandon();
-    else if (next < Infinity) this.#arm(next);
+    this.#callers = waiting;
+    const context = { tag: this.tag, id: this.id };
+    for (const caller of expired) {
+      const message = Messages.timeout(this.tag, this.id, caller.timeout);
+      caller.reject(new MemoLockTimeoutError(message, context, caller.timeout));
+    }
+    if (waiting.length === 0) this.#abandon();
+    else this.#arm(next);
   }
 
   #abandon(): void {
-    const onAbandoned = this.#onAbandoned;
-    this.#onAbandoned = undefined;
-    onAbandoned?.();
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.abandon();
   }
+}
+
+/** The timer's callback, shared by every flight (no closure per timer). */
+function expire(flight: Flight): void {
+  flight.expire();
 }

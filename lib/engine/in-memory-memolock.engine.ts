@@ -9,7 +9,13 @@ import {
   type MemoLockOptions,
   type RenewLock,
 } from './memolock-engine.interface';
-import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
+import {
+  type HandleWork,
+  type MemoLockBackend,
+  MemoLockTagHandle,
+  type Obtained,
+  runComputation,
+} from './memolock-handle';
 import {
   computeValue,
   decodeValue,
@@ -26,9 +32,9 @@ interface Entry {
 }
 
 /**
- * The MemoLock engine for a single process and no Redis: the same interface, TTLs and leases honoured, and
- * concurrent callers coalesced. For development, the sample app and your own unit tests; values are kept
- * serialized, so callers get copies exactly as they would from Redis.
+ * The MemoLock engine for a single process and no Redis: the same interface, TTLs and leases honoured (on the
+ * monotonic clock), and concurrent callers coalesced. For development, the sample app and your own unit
+ * tests; values are kept serialized, so callers get copies exactly as they would from Redis.
  *
  * @example
  * const engine = new InMemoryMemoLockEngine();
@@ -37,9 +43,9 @@ interface Entry {
 export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #entries = new Map<string, Entry>();
-  readonly #flights = new Coalescer<{ flight: Flight<Obtained>; start(): void }>();
+  readonly #flights = new Coalescer<{ flight: Flight; start(): void }>();
   /** External work waiting for {@link publish}. */
-  readonly #deliveries = new Map<string, (encoded: string) => void>();
+  readonly #deliveries = new Map<string, Set<(encoded: string) => void>>();
   #closed = false;
 
   constructor(options: MemoLockBehaviourOptions = {}) {
@@ -61,28 +67,41 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     assertDuration('ttl', ttl);
     const key = `${tag}:${id}`;
     this.#store(key, raw, ttl);
-    this.#deliveries.get(key)?.(raw);
+    for (const deliver of this.#deliveries.get(key) ?? []) deliver(raw);
   }
 
   /** @internal */
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained> {
+  obtain(
+    tag: ResolvedTagOptions,
+    id: string,
+    timeout: number,
+    work: HandleWork,
+    withStatus: boolean,
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
     const key = `${tag.tag}:${id}`;
-    return this.#flights.join(tag.tag, id, timeout, (forget) => {
+    return this.#flights.join(tag, id, timeout, withStatus, () => {
+      const delivery = work.kind === 'external' ? this.#expectDelivery(key) : undefined;
       const done = () => {
-        if (forget()) this.#deliveries.delete(key);
+        if (this.#flights.forget(tag, id, flown)) delivery?.cancel();
       };
       // Abandoned by every caller: external work stops waiting; a computation already running still
       // finishes and stores its value.
-      const flight = new Flight<Obtained>(() => work.kind === 'external' && done());
+      const flight = new Flight(tag.tag, id, { abandon: () => work.kind === 'external' && done() });
+      // Forgotten before its callers hear of it, so that none of them can join it once settled.
       const start = () =>
-        void this.#run(tag, id, key, work)
-          .then(
-            (value) => flight.resolve(value),
-            (error: unknown) => flight.reject(error),
-          )
-          .finally(done);
-      return { flight, start };
+        void this.#run(tag, id, key, work, delivery?.value).then(
+          ({ value, status }) => {
+            done();
+            flight.resolve(value, status);
+          },
+          (error: unknown) => {
+            done();
+            flight.reject(error);
+          },
+        );
+      const flown = { flight, start };
+      return flown;
     });
   }
 
@@ -101,34 +120,53 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     for (const key of [...this.#entries.keys()]) this.#delete(key);
   }
 
-  async #run(tag: ResolvedTagOptions, id: string, key: string, work: HandleWork): Promise<Obtained> {
+  /** The value {@link publish} will deliver for `key`, until cancelled. */
+  #expectDelivery(key: string): { value: Promise<string>; cancel(): void } {
+    let deliver!: (encoded: string) => void;
+    const value = new Promise<string>((resolve) => (deliver = resolve));
+    let waiting = this.#deliveries.get(key);
+    if (!waiting) this.#deliveries.set(key, (waiting = new Set()));
+    waiting.add(deliver);
+    const cancel = () => {
+      waiting.delete(deliver);
+      if (waiting.size === 0 && this.#deliveries.get(key) === waiting) this.#deliveries.delete(key);
+    };
+    return { value, cancel };
+  }
+
+  async #run(
+    tag: ResolvedTagOptions,
+    id: string,
+    key: string,
+    work: HandleWork,
+    delivered: Promise<string> | undefined,
+  ): Promise<Obtained> {
     const hit = this.#read(key);
     if (hit !== undefined) return { value: decodeValue(tag, id, hit), status: 'hit' };
     if (work.kind === 'external') {
-      const delivered = new Promise<string>((resolve) => this.#deliveries.set(key, resolve));
       await work.start();
-      return { value: decodeValue(tag, id, await delivered), status: 'stored' };
+      return { value: decodeValue(tag, id, await delivered!), status: 'stored' };
     }
-    const { encoded, ttl } = await computeValue(tag, id, () => work.compute(this.#lease(tag, id)));
+    const { encoded, ttl } = await computeValue(tag, id, () => runComputation(work, this.#lease(tag, id)));
     if (!this.#closed) this.#store(key, encoded, ttl);
     return { value: decodeValue(tag, id, encoded), status: 'stored' };
   }
 
   /** The computation's lease: like the Redis lock, it runs out after lockTimeout unless renewed. */
   #lease(tag: ResolvedTagOptions, id: string): RenewLock {
-    let expiresAt = Date.now() + tag.lockTimeout;
+    let expiresAt = performance.now() + tag.lockTimeout;
     return async (lockTimeout: number) => {
       assertDuration('lockTimeout', lockTimeout);
-      if (Date.now() >= expiresAt)
+      if (performance.now() >= expiresAt)
         throw new MemoLockRenewError(Messages.renewLost(tag.tag, id), { tag: tag.tag, id });
-      expiresAt = Date.now() + lockTimeout;
+      expiresAt = performance.now() + lockTimeout;
     };
   }
 
   #read(key: string): string | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    if (Date.now() < entry.expiresAt) return entry.encoded;
+    if (performance.now() < entry.expiresAt) return entry.encoded;
     this.#delete(key);
     return undefined;
   }
@@ -137,7 +175,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     this.#delete(key);
     // Expiry is checked on read; the timer only frees memory, so it never keeps the process alive.
     const timer = ttl <= MAX_TIMER_MS ? setTimeout(() => this.#delete(key), ttl).unref() : undefined;
-    this.#entries.set(key, { encoded, expiresAt: Date.now() + ttl, timer });
+    this.#entries.set(key, { encoded, expiresAt: performance.now() + ttl, timer });
   }
 
   #delete(key: string): void {

@@ -53,6 +53,19 @@ export interface MemoLockOutcome<V> {
   status: MemoLockStatus;
 }
 
+/**
+ * Where the Redis engine reports changes of state: Redis unavailable and back, its subscriber connection lost
+ * and back. Once per change, never per call. Nest's `Logger` and `console` fit as they are.
+ *
+ * @example
+ * new RedisMemoLockEngine({ client, logger: new Logger('MemoLock') });
+ */
+export interface MemoLockLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
 /** Options shared by an engine (as defaults) and each tag (as overrides). */
 export interface MemoLockBehaviourOptions {
   /** How values are written to and read from Redis. Default `'json'`. */

@@ -9,14 +9,27 @@ import type {
   MemoLockOutcome,
   MemoLockStatus,
   RenewableComputation,
+  RenewLock,
 } from './memolock-engine.interface';
 import type { ResolvedTagOptions } from './resource-codec';
 import { assertDuration, assertFunction, assertId, MAX_TIMER_MS } from './validation';
 
-/** What the handle's calls need in order to run. */
+/**
+ * What the handle's calls need in order to run. `'compute'` is called without an argument (a computation may
+ * take an optional parameter of its own), `'renewable'` with `renew`.
+ */
 export type HandleWork =
-  | { kind: 'compute'; compute: RenewableComputation<unknown> }
+  | { kind: 'compute'; compute: Computation<unknown> }
+  | { kind: 'renewable'; compute: RenewableComputation<unknown> }
   | { kind: 'external'; start: ExternalComputation };
+
+/** Runs the computation of `work` (which must not be external) with `renew` if it takes it. */
+export function runComputation(
+  work: Exclude<HandleWork, { kind: 'external' }>,
+  renew: RenewLock,
+): ReturnType<Computation<unknown>> {
+  return work.kind === 'renewable' ? work.compute(renew) : work.compute();
+}
 
 /** What an engine resolves a call's flight with. */
 export interface Obtained {
@@ -26,7 +39,13 @@ export interface Obtained {
 
 /** The engine behind a handle. */
 export interface MemoLockBackend {
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained>;
+  obtain(
+    tag: ResolvedTagOptions,
+    id: string,
+    timeout: number,
+    work: HandleWork,
+    withStatus: boolean,
+  ): Promise<unknown>;
   invalidate(tag: ResolvedTagOptions, id: string): Promise<void>;
 }
 
@@ -47,25 +66,24 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     return this.#options.lockTimeout;
   }
 
-  async getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
-    const work: HandleWork = { kind: 'compute', compute: () => compute() };
-    return (await this.#obtain(id, timeout, 'compute', compute, work)).value as V;
+  // The callers get their value straight from their flight: no async function, no promise in between.
+  getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V> {
+    const work: HandleWork = { kind: 'compute', compute };
+    return this.#obtain(id, timeout, 'compute', compute, work, false) as Promise<V>;
   }
 
-  async getResourceRenewable<V extends T = T>(
+  getResourceRenewable<V extends T = T>(
     id: string,
     timeout: number,
     compute: RenewableComputation<V>,
   ): Promise<V> {
-    return (await this.#obtain(id, timeout, 'compute', compute, { kind: 'compute', compute })).value as V;
+    const work: HandleWork = { kind: 'renewable', compute };
+    return this.#obtain(id, timeout, 'compute', compute, work, false) as Promise<V>;
   }
 
-  async getResourceExternal<V extends T = T>(
-    id: string,
-    timeout: number,
-    start: ExternalComputation,
-  ): Promise<V> {
-    return (await this.#obtain(id, timeout, 'start', start, { kind: 'external', start })).value as V;
+  getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V> {
+    const work: HandleWork = { kind: 'external', start };
+    return this.#obtain(id, timeout, 'start', start, work, false) as Promise<V>;
   }
 
   async getResourceWithStatus<V extends T = T>(
@@ -78,10 +96,8 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
       ran = true;
       return compute(renew);
     };
-    const { value, status } = await this.#obtain(id, timeout, 'compute', compute, {
-      kind: 'compute',
-      compute: own,
-    });
+    const work: HandleWork = { kind: 'renewable', compute: own };
+    const { value, status } = (await this.#obtain(id, timeout, 'compute', compute, work, true)) as Obtained;
     // A flight computes with its first caller's function: a caller coalesced onto it waited instead.
     return { value: value as V, status: status === 'stored' && !ran ? 'collapsed' : status };
   }
@@ -91,16 +107,22 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     await this.#backend.invalidate(this.#options, id);
   }
 
-  async #obtain(
+  /** Validates the call (a bad argument rejects, and reaches no engine), then hands it over. */
+  #obtain(
     id: string,
     timeout: number,
     fnName: string,
     fn: unknown,
     work: HandleWork,
-  ): Promise<Obtained> {
-    assertId(id);
-    assertDuration('timeout', timeout, MAX_TIMER_MS);
-    assertFunction(fnName, fn);
-    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work);
+    withStatus: boolean,
+  ): Promise<unknown> {
+    try {
+      assertId(id);
+      assertDuration('timeout', timeout, MAX_TIMER_MS);
+      assertFunction(fnName, fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#backend.obtain(this.#options, id, Math.ceil(timeout), work, withStatus);
   }
 }

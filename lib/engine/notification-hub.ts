@@ -4,18 +4,20 @@
  * A tag is subscribed with one `PSUBSCRIBE T/*` while anything waits on it, and unsubscribed when nothing
  * does (see the README for why a pattern per tag beats a channel per key). Messages are routed to the
  * watchers of their resource. Pub/Sub loses what is published while the connection is down, so watchers
- * are told to read their key again whenever it drops and once it is back.
+ * are told to read their key again whenever it drops and once it is back. A connection that ends for good
+ * (its retryStrategy gave up) is replaced by a new one once the owner's client is up again.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { MemoLockClosedError, type RemoteFailure } from '../errors';
 import { Messages } from '../memolock.messages';
-import { decodeFailure, parseChannel, tagPattern } from './protocol';
-import { closeClient, withDeadline } from './redis-call';
+import type { ConnectionState } from './connection-state';
+import { decodeNotice, parseChannel, tagPattern } from './protocol';
+import { closeClient, RedisUnavailableError, withDeadline } from './redis-call';
 
 export type HubEvent =
   | { type: 'value'; raw: string }
   | { type: 'failure'; failure: RemoteFailure }
-  /** The subscription may have missed messages: read the key again. */
+  /** The subscription may have missed messages, or the holder gave up without a value: read the key again. */
   | { type: 'recheck' };
 
 export interface Watcher {
@@ -28,20 +30,38 @@ interface TagSubscription {
   failed: boolean;
 }
 
+const RECHECK: HubEvent = { type: 'recheck' };
+
+/**
+ * The engine's own subscriber connection. ioredis's disconnect() arms a timer (`disconnectTimeout`, 2 s by
+ * default) that only the socket's close clears; closed while reconnecting, the socket is already gone and
+ * the timer would hold the process for 2 s after close(). A subscriber has nothing to flush, so keep it short.
+ */
+function duplicateForSubscriber(client: Redis | Cluster): Redis | Cluster {
+  if (client.isCluster) return (client as Cluster).duplicate();
+  return (client as Redis).duplicate({ disconnectTimeout: 50 });
+}
+
 export class NotificationHub {
-  readonly #createSubscriber: () => Redis | Cluster;
+  readonly #owner: Redis | Cluster;
   readonly #commandTimeout: number;
+  readonly #state: ConnectionState;
   #subscriber: Redis | Cluster | undefined;
+  /** Whether a subscriber connection ended before (its replacement then waits for the owner to be ready). */
+  #replacing = false;
   /** Watchers by resource key `T:I`. */
   readonly #watchers = new Map<string, Set<Watcher>>();
   readonly #tags = new Map<string, TagSubscription>();
-  #everReady = false;
-  #connected = false;
   #closed = false;
 
-  constructor(createSubscriber: () => Redis | Cluster, commandTimeout: number) {
-    this.#createSubscriber = createSubscriber;
+  /**
+   * @param owner the engine's client: the subscriber connection is its duplicate, opened on the first
+   * {@link watch}, and opened again if it ever ends.
+   */
+  constructor(owner: Redis | Cluster, commandTimeout: number, state: ConnectionState) {
+    this.#owner = owner;
     this.#commandTimeout = commandTimeout;
+    this.#state = state;
   }
 
   /** Tags with an active pattern subscription (for diagnostics and tests). */
@@ -56,22 +76,23 @@ export class NotificationHub {
 
   /**
    * Routes messages of `tag:id` to `watcher` from now on, and resolves once the tag's subscription is active
-   * (rejects if Redis does not confirm it within the command timeout; the watcher stays registered).
+   * (rejects if Redis does not confirm it within the command timeout; the watcher stays registered, and the
+   * next call subscribes again).
    */
   watch(tag: string, id: string, watcher: Watcher): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
     const key = `${tag}:${id}`;
     let set = this.#watchers.get(key);
     if (!set) this.#watchers.set(key, (set = new Set()));
-    if (set.has(watcher)) return this.#tags.get(tag)!.ready;
-    set.add(watcher);
-
     let subscription = this.#tags.get(tag);
     if (!subscription) {
       subscription = { watchers: 0, ready: Promise.resolve(), failed: true };
       this.#tags.set(tag, subscription);
     }
-    subscription.watchers++;
+    if (!set.has(watcher)) {
+      set.add(watcher);
+      subscription.watchers++;
+    }
     if (subscription.failed) this.#subscribe(tag, subscription);
     return subscription.ready;
   }
@@ -105,35 +126,78 @@ export class NotificationHub {
 
   #subscribe(tag: string, subscription: TagSubscription): void {
     subscription.failed = false;
+    let connection: Redis | Cluster;
+    try {
+      connection = this.#connection();
+    } catch (error) {
+      subscription.failed = true;
+      subscription.ready = Promise.reject(error);
+      subscription.ready.catch(() => undefined);
+      return;
+    }
     subscription.ready = withDeadline(
-      this.#connection().psubscribe(tagPattern(tag)),
+      connection.psubscribe(tagPattern(tag)),
       this.#commandTimeout,
       'PSUBSCRIBE',
     );
     subscription.ready.catch(() => {
       // The next watcher asks again; ioredis keeps the pattern if the reply only came late.
-      subscription.failed = true;
+      if (this.#tags.get(tag) === subscription) subscription.failed = true;
     });
   }
 
   #connection(): Redis | Cluster {
     if (this.#subscriber) return this.#subscriber;
-    const subscriber = this.#createSubscriber();
-    // Without a listener ioredis prints every connection error; the callers learn of failures through
-    // their own commands and timeouts instead.
-    subscriber.on('error', () => undefined);
+    // A subscriber that ended is replaced only once the owner's client is up again: until then, waiters
+    // learn of the failure through their own commands.
+    if (this.#replacing && this.#owner.status !== 'ready') {
+      throw new RedisUnavailableError(Messages.redisNotConnected(this.#owner.status));
+    }
+    const subscriber = duplicateForSubscriber(this.#owner);
+    let everReady = false;
+    let connected = false;
+    let lastError = 'connection closed';
+    subscriber.on('error', (error: Error) => (lastError = error.message));
     subscriber.on('pmessage', (_pattern: string, channel: string, message: string) =>
       this.#route(channel, message),
     );
-    subscriber.on('ready', () => this.#onReady(subscriber));
+    subscriber.on('ready', () => {
+      connected = true;
+      this.#state.subscriberBack();
+      if (!everReady) {
+        everReady = true; // a new connection: nothing was missed on it yet
+        return;
+      }
+      // ioredis re-subscribes by itself on reconnect; the PING answers after those re-subscriptions are
+      // active, so a key read after it cannot miss a value published in between.
+      withDeadline(subscriber.ping(), this.#commandTimeout, 'PING')
+        .catch(() => undefined)
+        .then(() => this.#recheckAll());
+    });
     subscriber.on('close', () => {
-      if (!this.#connected) return;
-      this.#connected = false;
+      if (!connected) return;
+      connected = false;
+      if (!this.#closed) this.#state.subscriberLost(lastError);
       this.#recheckAll();
     });
+    subscriber.on('end', () => this.#ended(subscriber));
     if (subscriber.isCluster) this.#followClusterSubscriber(subscriber as Cluster);
     this.#subscriber = subscriber;
     return subscriber;
+  }
+
+  /**
+   * The subscriber connection gave up reconnecting (its retryStrategy said so): forget it, and every
+   * subscription made on it. Waiters read their keys again and subscribe anew, on a new connection.
+   */
+  #ended(subscriber: Redis | Cluster): void {
+    if (this.#closed || this.#subscriber !== subscriber) return;
+    this.#subscriber = undefined;
+    this.#replacing = true;
+    subscriber.removeAllListeners('pmessage');
+    for (const subscription of this.#tags.values()) subscription.failed = true;
+    this.#state.subscriberEnded();
+    this.#recheckAll();
   }
 
   /**
@@ -164,23 +228,9 @@ export class NotificationHub {
     };
   }
 
-  #onReady(subscriber: Redis | Cluster): void {
-    this.#connected = true;
-    if (!this.#everReady) {
-      this.#everReady = true;
-      return;
-    }
-    // ioredis re-subscribes by itself on reconnect; the PING answers after those re-subscriptions are
-    // active, so a key read after it cannot miss a value published in between.
-    withDeadline(subscriber.ping(), this.#commandTimeout, 'PING')
-      .catch(() => undefined)
-      .then(() => this.#recheckAll());
-  }
-
   #recheckAll(): void {
     if (this.#closed) return;
-    const event: HubEvent = { type: 'recheck' };
-    for (const set of [...this.#watchers.values()]) for (const watcher of [...set]) watcher.notify(event);
+    for (const set of [...this.#watchers.values()]) for (const watcher of [...set]) watcher.notify(RECHECK);
   }
 
   #route(channel: string, message: string): void {
@@ -188,10 +238,12 @@ export class NotificationHub {
     if (!parsed) return;
     const set = this.#watchers.get(`${parsed.tag}:${parsed.id}`);
     if (!set) return;
-    const event: HubEvent =
-      parsed.kind === 'value'
-        ? { type: 'value', raw: message }
-        : { type: 'failure', failure: decodeFailure(message) };
+    let event: HubEvent;
+    if (parsed.kind === 'value') event = { type: 'value', raw: message };
+    else {
+      const notice = decodeNotice(message);
+      event = notice === 'gave-up' ? RECHECK : { type: 'failure', failure: notice };
+    }
     for (const watcher of [...set]) watcher.notify(event);
   }
 }

@@ -81,9 +81,20 @@ export function encodeFailure(error: unknown): string {
   return JSON.stringify({ memolock: 1, failure });
 }
 
-/** Decodes a failure notice; anything malformed still reads as a failure, never as a crash. */
-export function decodeFailure(payload: string): RemoteFailure {
-  const parsed = safely(() => JSON.parse(payload)) as { failure?: RemoteFailure } | undefined;
+/**
+ * Published on `T/fail:I` by a holder that computed the value but could not store it: no value is coming,
+ * and the waiters go back to the lock at once, so that one of them computes again.
+ */
+export const GIVE_UP_NOTICE = JSON.stringify({ memolock: 1, gaveUp: true });
+
+/**
+ * Decodes a notice of `T/fail:I`: a failure, or `'gave-up'`. Anything malformed still reads as a failure,
+ * never as a crash.
+ */
+export function decodeNotice(payload: string): RemoteFailure | 'gave-up' {
+  const parsed = safely(() => JSON.parse(payload)) as
+    { failure?: RemoteFailure; gaveUp?: unknown } | undefined;
+  if (parsed?.gaveUp === true) return 'gave-up';
   const failure = parsed?.failure;
   if (failure && typeof failure.message === 'string' && typeof failure.name === 'string') return failure;
   return { name: 'Error', message: 'computation failed (unreadable failure notice)' };

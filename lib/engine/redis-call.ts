@@ -5,10 +5,20 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { Messages } from '../memolock.messages';
+import type { ConnectionState } from './connection-state';
+import type { MemoLockClient } from './redis-commands';
 
 /** A Redis command failed or did not answer in time. Internal: callers see it per `onRedisError`. */
 export class RedisUnavailableError extends Error {
-  constructor(message: string, cause?: unknown) {
+  /**
+   * @param answered whether Redis answered (with an error reply such as NOPERM): then Redis is up, and only
+   * this command failed.
+   */
+  constructor(
+    message: string,
+    cause?: unknown,
+    readonly answered = false,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'RedisUnavailableError';
   }
@@ -16,41 +26,81 @@ export class RedisUnavailableError extends Error {
 
 const DOWN_STATUSES = new Set(['close', 'reconnecting', 'end', 'disconnecting']);
 
-/** Resolves or rejects as `promise` does, or rejects with `RedisUnavailableError` after `ms`. */
-export function withDeadline<T>(promise: Promise<T>, ms: number, command: string): Promise<T> {
+function unavailable(error: unknown): RedisUnavailableError {
+  if (error instanceof RedisUnavailableError) return error;
+  const answered = (error as Error | undefined)?.name === 'ReplyError';
+  return new RedisUnavailableError(String((error as Error)?.message ?? error), error, answered);
+}
+
+/**
+ * Resolves or rejects as `promise` does, or rejects with `RedisUnavailableError` after `ms`; tells `state`
+ * whether Redis answered.
+ */
+export function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  command: string,
+  state?: ConnectionState,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new RedisUnavailableError(Messages.redisCommandTimeout(command, ms))),
-      ms,
-    );
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      const error = new RedisUnavailableError(Messages.redisCommandTimeout(command, ms));
+      state?.unanswered(error.message);
+      reject(error);
+    }, ms);
+    // A reply after the deadline says nothing of Redis's state: counted, a slow Redis would be logged as
+    // unavailable and back once per command.
     promise.then(
       (value) => {
         clearTimeout(timer);
+        if (!late) state?.answered();
         resolve(value);
       },
-      (error: unknown) => {
+      (cause: unknown) => {
         clearTimeout(timer);
-        reject(
-          error instanceof RedisUnavailableError
-            ? error
-            : new RedisUnavailableError(String((error as Error)?.message ?? error), error),
-        );
+        if (late) return;
+        const error = unavailable(cause);
+        if (error.answered) state?.answered();
+        else state?.unanswered(error.message);
+        reject(error);
       },
     );
   });
 }
 
-/** Runs `send` on `client` unless the client is known to be down, bounded by `ms`. */
-export function callRedis<T>(
-  client: Redis | Cluster,
-  ms: number,
-  command: string,
-  send: () => Promise<T>,
-): Promise<T> {
-  if (DOWN_STATUSES.has(client.status)) {
-    return Promise.reject(new RedisUnavailableError(Messages.redisNotConnected(client.status)));
+/** The engine's connection for commands: the client, its deadline per command, and what is known of it. */
+export class RedisLink {
+  constructor(
+    readonly client: MemoLockClient,
+    readonly commandTimeout: number,
+    readonly state: ConnectionState,
+  ) {}
+
+  /** Whether the client says it is down (commands would fail, or wait for a reconnection). */
+  get down(): boolean {
+    return DOWN_STATUSES.has(this.client.status);
   }
-  return withDeadline(send(), ms, command);
+
+  /** Runs `send` unless the client is known to be down, bounded by the command timeout. */
+  call<T>(command: string, send: () => Promise<T>): Promise<T> {
+    if (this.down) return Promise.reject(this.notConnected());
+    let sent: Promise<T>;
+    try {
+      sent = send();
+    } catch (error) {
+      return Promise.reject(unavailable(error)); // a command refused before it was sent
+    }
+    return withDeadline(sent, this.commandTimeout, command, this.state);
+  }
+
+  /** The error of a command not sent because the client is down (and the state change it is). */
+  notConnected(): RedisUnavailableError {
+    const error = new RedisUnavailableError(Messages.redisNotConnected(this.client.status));
+    this.state.unanswered(error.message);
+    return error;
+  }
 }
 
 /**

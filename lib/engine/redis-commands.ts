@@ -35,9 +35,16 @@ return 0`;
 /**
  * The holder's store on a standalone Redis, in one round trip: the value with its TTL and its notification
  * together (no reader sees one without the other), then the lock released only if it still holds the
- * holder's token. KEYS: value, lock. ARGV: value, ttl ms, channel, token.
+ * holder's token. KEYS: value, lock. ARGV: value, ttl ms, channel, token. Returns 1, or 0 without writing
+ * anything when the value key holds something other than a string (GET fails with WRONGTYPE): that is no
+ * value of ours (MGET reads it as a miss), and it is not overwritten. (GET rather than TYPE: ACL users have
+ * it already, and the holder stores after a miss, so there is rarely a value to copy.)
  */
 const STORE_AND_RELEASE = `
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'table' and current.err then
+  return 0
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 if redis.call('GET', KEYS[2]) == ARGV[4] then

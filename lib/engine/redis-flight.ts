@@ -1,42 +1,55 @@
 /**
- * The protocol of SPEC §2 for one resource in one process: read, take the lock or wait for the holder's
- * notification, take over when the holder's lease runs out. One instance serves every caller of this
- * process that asks for the resource meanwhile (through its {@link Flight}).
+ * The protocol of SPEC §2 for one resource in one process: read; on a miss, take the lock or wait for the
+ * holder's notification, and take over when the holder's lease runs out. One instance serves every caller of
+ * this process that asks for the resource meanwhile (through its {@link Flight}).
+ *
+ * A hit costs one read and nothing else: the lock, the subscription and the wait are only set up on a miss.
+ * Every step of the wait first checks that somebody still wants the value, so that a flight whose callers
+ * all left stops at its next step instead of sleeping on. The lock's own commands live in {@link RedisLock},
+ * what the holder does with it (and what a call does when Redis fails) in `lock-holder.ts`.
  */
-import { randomUUID } from 'node:crypto';
-import { MemoLockRedisError, MemoLockRemoteComputationError, MemoLockRenewError } from '../errors';
+import { MemoLockRemoteComputationError } from '../errors';
 import { Messages } from '../memolock.messages';
-import type { ExternalComputation, RenewableComputation, RenewLock } from './memolock-engine.interface';
+import type { Coalescer, Flown } from './coalescer';
 import { Flight } from './flight';
-import type { HandleWork, Obtained } from './memolock-handle';
+import { computeAndStore, type Resource, startExternal, whenRedisFails } from './lock-holder';
 import type { MemoLockStatus } from './memolock-engine.interface';
+import type { HandleWork, Obtained } from './memolock-handle';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
-import { encodeFailure, type ResourceNames } from './protocol';
-import { callRedis, RedisUnavailableError } from './redis-call';
-import type { MemoLockClient } from './redis-commands';
-import { type ResolvedTagOptions, computeValue, decodeValue } from './resource-codec';
-import { assertDuration, MAX_TIMER_MS, toRedisMs } from './validation';
+import type { ResourceNames } from './protocol';
+import type { RedisLink } from './redis-call';
+import { RedisLock } from './redis-lock';
+import { decodeValue, type ResolvedTagOptions } from './resource-codec';
+import { MAX_TIMER_MS } from './validation';
+import type { ReadRequester, ValueReader } from './value-reader';
 
 /** What a flight needs from its engine. */
 export interface FlightContext {
-  client: MemoLockClient;
+  /** The flights that take callers, which a flight leaves once it no longer does. */
+  flights: Coalescer<RedisFlight>;
+  link: RedisLink;
+  reader: ValueReader;
   hub: NotificationHub;
-  commandTimeout: number;
+  /** Every flight past its first read and not yet stopped, so that the engine's close() reaches them all. */
+  live: Set<RedisFlight>;
 }
 
 /** Wakes a waiting flight when its holder's lease should have run out, a little after, to let Redis expire it. */
 const TAKEOVER_MARGIN_MS = 5;
 
+/** Thrown inside a flight to stop it: nobody wants its value any more. */
 const ABANDONED = Symbol('abandoned');
 
-export class RedisFlight implements Watcher {
-  readonly flight: Flight<Obtained>;
+export class RedisFlight implements Watcher, ReadRequester, Flown {
+  readonly flight: Flight;
   readonly #ctx: FlightContext;
   readonly #tag: ResolvedTagOptions;
   readonly #id: string;
-  readonly #names: ResourceNames;
   readonly #work: HandleWork;
-  readonly #onDone: () => unknown;
+  /** Set on the first miss, with the lock. */
+  #resource: Resource | undefined;
+  #names: ResourceNames | undefined;
+  #lock: RedisLock | undefined;
   /** The most important event since the flight last looked: a value beats a failure beats a recheck. */
   #mailbox: HubEvent | undefined;
   #wake: (() => void) | undefined;
@@ -44,33 +57,62 @@ export class RedisFlight implements Watcher {
   #abandoned = false;
   #computing = false;
   #done = false;
-  /** External work: the token of the lock this flight took before starting the other program. */
-  #heldToken: string | undefined;
+  /** Settles when the flight's wait has stopped (the first read aside). */
+  #stopped: Promise<void> | undefined;
 
-  constructor(
-    ctx: FlightContext,
-    tag: ResolvedTagOptions,
-    id: string,
-    work: HandleWork,
-    onDone: () => unknown,
-  ) {
+  constructor(ctx: FlightContext, tag: ResolvedTagOptions, id: string, work: HandleWork) {
     this.#ctx = ctx;
     this.#tag = tag;
     this.#id = id;
-    this.#names = tag.names(id);
     this.#work = work;
-    this.#onDone = onDone;
-    this.flight = new Flight(() => this.abandon());
+    this.flight = new Flight(tag.tag, id, this);
   }
 
+  /** Whether the holder's computation runs here (it finishes whatever happens, for everyone's sake). */
+  get computing(): boolean {
+    return this.#computing;
+  }
+
+  /** Whether new callers may still join this flight (it has not settled, and not been abandoned idle). */
+  get takesCallers(): boolean {
+    return !this.#done;
+  }
+
+  /** Settles once the flight has stopped waiting and sending commands (resolved at once if it never waited). */
+  get stopped(): Promise<void> {
+    return this.#stopped ?? Promise.resolve();
+  }
+
+  /** The first read (batched with the other flights' of this turn); see {@link valueRead}. */
   start(): void {
-    void this.#run();
+    this.#ctx.reader.read(`${this.#tag.tag}:${this.#id}`, this);
+  }
+
+  /** @internal The first read's outcome: a hit settles the flight at once; a miss starts the wait. */
+  valueRead(raw: string | null): void {
+    if (raw === null || this.#abandoned) return this.#wait(undefined);
+    let value: unknown;
+    try {
+      value = decodeValue(this.#tag, this.#id, raw);
+    } catch (error) {
+      return this.#reject(error);
+    }
+    this.#forget();
+    this.flight.resolve(value, 'hit');
+  }
+
+  /** @internal The first read failed: Redis's failure policy decides (see `#redisFailed`). */
+  readFailed(error: unknown): void {
+    this.#wait(error);
   }
 
   /** Nobody in this process waits any more: stop, unless this flight holds the lock and computes. */
   abandon(): void {
     this.#abandoned = true;
-    if (!this.#computing) this.#finish();
+    if (!this.#computing) {
+      this.#stopWatching();
+      this.#forget();
+    }
     this.#wake?.();
   }
 
@@ -81,40 +123,62 @@ export class RedisFlight implements Watcher {
     this.#wake?.();
   }
 
-  async #run(): Promise<void> {
-    try {
-      this.flight.resolve(await this.#obtain());
-    } catch (error) {
-      if (error !== ABANDONED) this.flight.reject(error);
-    } finally {
-      this.#stopWatching();
-      this.#finish();
-    }
+  /** Where a flight ends with a value (a hit aside): it takes no more callers, and they get it. */
+  #resolve(outcome: Obtained): void {
+    this.#stopWatching();
+    this.#forget();
+    this.flight.resolve(outcome.value, outcome.status);
   }
 
-  #finish(): void {
+  /** Where a flight ends without one (`ABANDONED`: nobody is left to tell). */
+  #reject(error: unknown): void {
+    this.#stopWatching();
+    this.#forget();
+    if (error !== ABANDONED) this.flight.reject(error);
+  }
+
+  #forget(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#onDone();
+    this.#ctx.flights.forget(this.#tag, this.#id, this);
   }
 
-  async #obtain(): Promise<Obtained> {
-    for (let round = 0; ; round++) {
-      if (this.#abandoned) throw ABANDONED;
-      let token: string | undefined;
-      try {
-        const raw = await this.#redis('GET', () => this.#ctx.client.get(this.#names.valueKey));
-        if (raw !== null) return this.#value(raw, round === 0 ? 'hit' : 'collapsed');
-        if (this.#heldToken === undefined) token = await this.#tryLock();
-      } catch (error) {
-        return this.#redisFailed(error);
+  /** Runs the miss path (or the Redis-failure policy, when the first read failed) to its end. */
+  #wait(firstReadError: unknown): void {
+    if (this.#abandoned) return this.#forget();
+    this.#resource = { tag: this.#tag, id: this.#id };
+    this.#names = this.#tag.names(this.#id);
+    this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
+    this.#ctx.live.add(this);
+    const loop = firstReadError === undefined ? this.#loop() : this.#redisFailed(firstReadError);
+    this.#stopped = loop
+      .then(
+        (outcome) => this.#resolve(outcome),
+        (error: unknown) => this.#reject(error),
+      )
+      .finally(() => this.#ctx.live.delete(this));
+  }
+
+  async #loop(): Promise<Obtained> {
+    const lock = this.#lock!;
+    for (;;) {
+      if (!lock.held) {
+        this.#assertWanted();
+        let taken: boolean;
+        try {
+          taken = await lock.acquire();
+        } catch (error) {
+          return this.#redisFailed(error);
+        }
+        // Once taken, this flight owes the other processes a value or a notice, whoever still waits here.
+        if (taken && this.#work.kind !== 'external') {
+          this.#computing = true;
+          return computeAndStore(this.#resource!, lock, this.#work);
+        }
+        if (taken && this.#work.kind === 'external') {
+          await startExternal(this.#resource!, lock, () => this.#watch(), this.#work.start);
+        }
       }
-      if (token !== undefined && this.#work.kind === 'compute')
-        return this.#computeAsHolder(token, this.#work.compute);
-      if (token !== undefined && this.#work.kind === 'external') {
-        await this.#startExternal(token, this.#work.start);
-      }
-      if (this.#abandoned) throw ABANDONED;
 
       let event: HubEvent | 'takeover';
       try {
@@ -124,47 +188,60 @@ export class RedisFlight implements Watcher {
         return this.#redisFailed(error);
       }
       if (event === 'takeover') {
-        // The lease ran out (ours too, for external work): take the lock again, start the work again.
-        this.#heldToken = undefined;
-        continue;
+        lock.forget(); // the lease ran out (ours too, for external work): take the lock, start the work again
+      } else if (event.type === 'value') {
+        return this.#value(event.raw, 'collapsed');
+      } else if (event.type === 'failure' && this.#tag.onComputeError !== 'retry') {
+        throw new MemoLockRemoteComputationError(
+          Messages.remoteFailure(this.#tag.tag, this.#id, event.failure.message),
+          { tag: this.#tag.tag, id: this.#id },
+          event.failure,
+        );
       }
-      if (event.type === 'recheck') continue;
-      if (event.type === 'value') return this.#value(event.raw, 'collapsed');
-      if (this.#tag.onComputeError === 'retry') continue;
-      throw new MemoLockRemoteComputationError(
-        Messages.remoteFailure(this.#tag.tag, this.#id, event.failure.message),
-        { tag: this.#tag.tag, id: this.#id },
-        event.failure,
-      );
-    }
-  }
 
-  async #tryLock(): Promise<string | undefined> {
-    const token = randomUUID();
-    const { client } = this.#ctx;
-    const reply = await this.#redis('SET', () =>
-      client.set(this.#names.lockKey, token, 'PX', toRedisMs(this.#tag.lockTimeout), 'NX'),
-    );
-    if (reply !== 'OK') return undefined;
-    // From here this flight owes the other processes a value or a failure notice, whoever still waits here.
-    if (this.#work.kind === 'compute') this.#computing = true;
-    return token;
+      let raw: string | null;
+      try {
+        raw = await this.#guarded(() => this.#read());
+      } catch (error) {
+        if (error === ABANDONED) throw error;
+        return this.#redisFailed(error);
+      }
+      if (raw !== null) return this.#value(raw, 'collapsed');
+    }
   }
 
   /** Subscribes, reads the key once more, and waits for the holder's message, its lease's end, or a recheck. */
   async #waitForHolder(): Promise<HubEvent | 'takeover'> {
-    await this.#watch();
-    const { client } = this.#ctx;
-    const [raw, pttl] = await Promise.all([
-      this.#redis('GET', () => client.get(this.#names.valueKey)),
-      this.#redis('PTTL', () => client.pttl(this.#names.lockKey)),
-    ]);
+    await this.#guarded(() => this.#watch());
+    const { link } = this.#ctx;
+    const { lockKey } = this.#names!;
+    const [raw, pttl] = await this.#guarded(() =>
+      Promise.all([this.#read(), link.call('PTTL', () => link.client.pttl(lockKey))]),
+    );
     if (raw !== null) return { type: 'value', raw };
     const pending = this.#takeMail();
     if (pending) return pending;
     if (pttl === -2) return 'takeover'; // no lock: nobody computes, try to take it
     // pttl -1 is a lock without expiry (a peer's bug): only a message or the callers' timeouts end the wait.
     return this.#sleep(pttl > 0 ? Math.min(pttl + TAKEOVER_MARGIN_MS, MAX_TIMER_MS) : undefined);
+  }
+
+  #read(): Promise<string | null> {
+    const { link } = this.#ctx;
+    const { valueKey } = this.#names!;
+    return link.call('GET', () => link.client.get(valueKey));
+  }
+
+  /** Runs one step of the wait, only if somebody still wants the value, and stops after it if nobody does. */
+  async #guarded<T>(step: () => Promise<T>): Promise<T> {
+    this.#assertWanted();
+    const result = await step();
+    this.#assertWanted();
+    return result;
+  }
+
+  #assertWanted(): void {
+    if (this.#abandoned) throw ABANDONED;
   }
 
   #sleep(ms: number | undefined): Promise<HubEvent | 'takeover'> {
@@ -196,133 +273,21 @@ export class RedisFlight implements Watcher {
     this.#ctx.hub.unwatch(this.#tag.tag, this.#id, this);
   }
 
-  async #computeAsHolder(token: string, compute: RenewableComputation<unknown>): Promise<Obtained> {
-    let encoded: string;
-    let ttl: number;
-    try {
-      ({ encoded, ttl } = await computeValue(this.#tag, this.#id, () => compute(this.#renewer(token))));
-    } catch (error) {
-      await this.#announceFailure(token, error);
-      throw error;
-    }
-    try {
-      await this.#store(token, encoded, ttl);
-    } catch (error) {
-      // With 'compute' the value stands and only its caching is lost.
-      if (this.#tag.onRedisError === 'throw') throw this.#redisError(error);
-    }
-    return this.#value(encoded, 'stored');
-  }
-
-  /**
-   * Stores the value with its TTL and publishes it atomically, then releases the lock if this flight still
-   * holds it. On standalone Redis that is one script, one round trip. On a cluster the value and the lock
-   * live in different slots: MULTI stores and publishes on the value's slot, and the release follows.
-   */
-  async #store(token: string, encoded: string, ttl: number): Promise<void> {
-    const { client } = this.#ctx;
-    const { valueKey, lockKey, notifChannel } = this.#names;
-    if (!client.isCluster) {
-      await this.#redis('EVALSHA', () =>
-        client.memolockStoreAndRelease(valueKey, lockKey, encoded, ttl, notifChannel, token),
-      );
-      return;
-    }
-    const replies = await this.#redis('MULTI', () =>
-      client.multi().set(valueKey, encoded, 'PX', ttl).publish(notifChannel, encoded).exec(),
-    );
-    const failed = replies?.find(([error]) => error);
-    if (!replies || failed)
-      throw new RedisUnavailableError(String(failed?.[0]?.message ?? 'MULTI was aborted'));
-    this.#release(token);
-  }
-
-  /** Tells the waiters of every process that the computation failed, if this flight still holds the lock. */
-  async #announceFailure(token: string, error: unknown): Promise<void> {
-    const { client } = this.#ctx;
-    await this.#redis('EVALSHA', () =>
-      client.memolockFail(this.#names.lockKey, token, this.#names.failChannel, encodeFailure(error)),
-    ).catch(() => undefined); // the lock expires by itself; the original error is what the callers need
-  }
-
-  #renewer(token: string): RenewLock {
-    return async (lockTimeout: number) => {
-      assertDuration('lockTimeout', lockTimeout);
-      let renewed: number;
-      try {
-        renewed = await this.#redis('EVALSHA', () =>
-          this.#ctx.client.memolockRenew(this.#names.lockKey, token, toRedisMs(lockTimeout)),
-        );
-      } catch (error) {
-        if (this.#tag.onRedisError === 'throw') throw this.#redisError(error);
-        return; // Redis is down: nobody can take over through it, so carry on
-      }
-      if (renewed !== 1) {
-        throw new MemoLockRenewError(Messages.renewLost(this.#tag.tag, this.#id), {
-          tag: this.#tag.tag,
-          id: this.#id,
-        });
-      }
-    };
-  }
-
-  async #startExternal(token: string, start: ExternalComputation): Promise<void> {
-    this.#heldToken = token;
-    try {
-      // Subscribed before the other program starts, so that nothing it publishes can be missed.
-      await this.#watch();
-      await start();
-    } catch (error) {
-      if (error instanceof RedisUnavailableError) throw this.#redisError(error);
-      await this.#announceFailure(token, error);
-      throw error;
-    }
-  }
-
-  /**
-   * Releases the lock once the value is out, without making the callers wait for it: the value is stored
-   * and published already, and any later command of this process on the lock goes down the same connection
-   * after this one. Should it fail, the lock simply expires.
-   */
-  #release(token: string): void {
-    this.#ctx.client.memolockRelease(this.#names.lockKey, token).catch(() => undefined);
-  }
-
   /** The value for the callers, and how it was had; external work counts as stored for its starter. */
   #value(raw: string, status: MemoLockStatus): Obtained {
-    const value = decodeValue(this.#tag, this.#id, raw);
-    if (this.#heldToken !== undefined) status = 'stored';
-    const token = this.#heldToken;
-    if (token !== undefined) {
+    if (this.#work.kind === 'external' && this.#lock?.held) {
       // The other program delivered: let the next computation start without waiting for our lease to end.
-      this.#heldToken = undefined;
-      this.#release(token);
+      this.#lock.release();
+      status = 'stored';
     }
-    return { value, status };
+    return { value: decodeValue(this.#tag, this.#id, raw), status };
   }
 
-  /** Redis failed before a value was had: compute without the cache, or reject, as the tag says. */
-  async #redisFailed(error: unknown): Promise<Obtained> {
-    if (!(error instanceof RedisUnavailableError)) throw error;
-    if (this.#tag.onRedisError === 'throw' || this.#work.kind === 'external') throw this.#redisError(error);
-    const compute = this.#work.compute;
-    this.#computing = true;
-    const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
-    const { encoded } = await computeValue(this.#tag, this.#id, () => compute(noRenew));
-    return { value: decodeValue(this.#tag, this.#id, encoded), status: 'uncached' };
-  }
-
-  #redisError(error: unknown): MemoLockRedisError {
-    if (error instanceof MemoLockRedisError) return error;
-    const reason = error instanceof Error ? error.message : String(error);
-    return new MemoLockRedisError(Messages.redisFailed(this.#tag.tag, this.#id, reason), {
-      tag: this.#tag.tag,
-      id: this.#id,
-      cause: error,
+  /** Redis failed before a value was had: see {@link whenRedisFails}; nobody waits, nothing to compute for. */
+  #redisFailed(error: unknown): Promise<Obtained> {
+    return whenRedisFails(this.#resource!, this.#work, error, () => {
+      this.#assertWanted();
+      this.#computing = true;
     });
-  }
-
-  #redis<T>(command: string, send: () => Promise<T>): Promise<T> {
-    return callRedis(this.#ctx.client, this.#ctx.commandTimeout, command, send);
   }
 }

@@ -1,20 +1,23 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { Coalescer } from './coalescer';
+import { ConnectionState } from './connection-state';
 import {
   type MemoLockBehaviourOptions,
   MemoLockEngine,
   type MemoLockHandle,
+  type MemoLockLogger,
 } from './memolock-engine.interface';
-import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
+import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { NotificationHub } from './notification-hub';
-import { callRedis } from './redis-call';
-import { defineMemoLockCommands, type MemoLockClient } from './redis-commands';
-import { RedisFlight } from './redis-flight';
-import { Coalescer } from './coalescer';
+import { RedisLink } from './redis-call';
+import { defineMemoLockCommands } from './redis-commands';
+import { type FlightContext, RedisFlight } from './redis-flight';
 import { resolveEngineDefaults, type ResolvedTagOptions, resolveTagOptions } from './resource-codec';
-import { assertDuration, MAX_TIMER_MS } from './validation';
+import { assertDuration, assertLogger, MAX_TIMER_MS } from './validation';
+import { ValueReader } from './value-reader';
 
 /** Options of {@link RedisMemoLockEngine}. */
 export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
@@ -28,19 +31,14 @@ export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
    * every wait even on a client whose own retries would hold a command for a minute. Default 1000.
    */
   commandTimeout?: number;
+  /**
+   * Where changes of state are reported, once each: Redis unavailable (error) and back (log), the subscriber
+   * connection lost (warn) and back (log). Default `console`; the Nest module passes a Nest `Logger`.
+   */
+  logger?: MemoLockLogger;
 }
 
 const DEFAULT_COMMAND_TIMEOUT = 1_000;
-
-/**
- * The engine's own subscriber connection. ioredis's disconnect() arms a timer (`disconnectTimeout`, 2 s by
- * default) that only the socket's close clears; closed while reconnecting, the socket is already gone and
- * the timer would hold the process for 2 s after close(). A subscriber has nothing to flush, so keep it short.
- */
-function duplicateForSubscriber(client: Redis | Cluster): Redis | Cluster {
-  if (client.isCluster) return (client as Cluster).duplicate();
-  return (client as Redis).duplicate({ disconnectTimeout: 50 });
-}
 
 /**
  * MemoLock over Redis, wire-compatible with the Go and C# `redis-memolock`: keys `T:I`, locks `T/lock:I`,
@@ -53,11 +51,11 @@ function duplicateForSubscriber(client: Redis | Cluster): Redis | Cluster {
  * await engine.close();
  */
 export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
-  readonly #client: MemoLockClient;
+  readonly #link: RedisLink;
   readonly #hub: NotificationHub;
-  readonly #commandTimeout: number;
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #flights = new Coalescer<RedisFlight>();
+  readonly #ctx: FlightContext;
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -80,12 +78,22 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
         Messages.invalidArgument('options.client', 'expected an ioredis Redis or Cluster instance', client),
       );
     }
-    this.#commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
-    assertDuration('options.commandTimeout', this.#commandTimeout, MAX_TIMER_MS);
+    const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
+    assertDuration('options.commandTimeout', commandTimeout, MAX_TIMER_MS);
+    const logger = options.logger ?? console;
+    assertLogger('options.logger', logger);
     this.#defaults = resolveEngineDefaults(options, 'options');
+    const state = new ConnectionState(logger);
     const redis = asIoRedis(options.client);
-    this.#client = defineMemoLockCommands(redis);
-    this.#hub = new NotificationHub(() => duplicateForSubscriber(redis), this.#commandTimeout);
+    this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
+    this.#hub = new NotificationHub(redis, commandTimeout, state);
+    this.#ctx = {
+      flights: this.#flights,
+      link: this.#link,
+      reader: new ValueReader(this.#link),
+      hub: this.#hub,
+      live: new Set(),
+    };
   }
 
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
@@ -97,29 +105,35 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     return this.#hub.subscribedTags;
   }
 
-  /** Resources this process is waiting for or computing right now. */
+  /**
+   * Resources this process is waiting for or computing right now: those with callers, and those whose flight
+   * still finishes its work after its callers left (a computation, or a command under way).
+   */
   get pendingResources(): number {
-    return this.#flights.size;
+    let finishing = 0;
+    for (const flight of this.#ctx.live) if (!flight.takesCallers) finishing++;
+    return this.#flights.size + finishing;
   }
 
   /** @internal */
-  obtain(tag: ResolvedTagOptions, id: string, timeout: number, work: HandleWork): Promise<Obtained> {
+  obtain(
+    tag: ResolvedTagOptions,
+    id: string,
+    timeout: number,
+    work: HandleWork,
+    withStatus: boolean,
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
-    const context = { client: this.#client, hub: this.#hub, commandTimeout: this.#commandTimeout };
-    return this.#flights.join(
-      tag.tag,
-      id,
-      timeout,
-      (forget) => new RedisFlight(context, tag, id, work, forget),
-    );
+    return this.#flights.join(tag, id, timeout, withStatus, () => new RedisFlight(this.#ctx, tag, id, work));
   }
 
   /** @internal */
   async invalidate(tag: ResolvedTagOptions, id: string): Promise<void> {
     if (this.#closed) throw new MemoLockClosedError(Messages.closed());
     const key = tag.names(id).valueKey;
+    const { client } = this.#link;
     try {
-      await callRedis(this.#client, this.#commandTimeout, 'DEL', () => this.#client.del(key));
+      await this.#link.call('DEL', () => client.del(key));
     } catch (error) {
       // Always an error: a silently failed invalidation would serve a stale value once Redis is back.
       throw new MemoLockRedisError(Messages.redisFailed(tag.tag, id, (error as Error).message), {
@@ -131,13 +145,20 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   }
 
   /**
-   * Rejects every pending call with `MemoLockClosedError` and closes the subscriber connection the engine
-   * opened. The client passed in is left open. A computation already running finishes and stores its value.
+   * Rejects every pending call with `MemoLockClosedError`, stops every flight, and closes the subscriber
+   * connection the engine opened; resolves once none of its timers, subscriptions or commands is left. The
+   * client passed in is left open. A computation already running finishes and stores its value.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#flights.closeAll();
-    await this.#hub.close();
+    const stopping: Promise<void>[] = [];
+    for (const flight of this.#ctx.live) {
+      flight.abandon();
+      if (!flight.computing) stopping.push(flight.stopped);
+    }
+    await Promise.all([this.#hub.close(), this.#ctx.reader.close()]);
+    await Promise.all(stopping);
   }
 }

@@ -16,7 +16,7 @@ import type {
 } from './memolock-engine.interface';
 import { resourceNames, type ResourceNames } from './protocol';
 import { type MemoLockSerializer, resolveSerializer } from './serializer';
-import { assertBehaviourOptions, assertTag, assertTagOptions, toRedisMs } from './validation';
+import { assertBehaviourOptions, assertTag, assertTagOptions, isWellFormed, toRedisMs } from './validation';
 
 /** A tag's options with the engine's defaults filled in. */
 export interface ResolvedTagOptions {
@@ -26,6 +26,11 @@ export interface ResolvedTagOptions {
   onRedisError: OnRedisError;
   onComputeError: OnComputeError;
   maxValueBytes: number;
+  /**
+   * Starts the in-process coalescing key of every resource of this tag: handles of one tag coalesce only when
+   * their options are the same (see {@link Coalescer}).
+   */
+  flightPrefix: string;
   names(id: string): ResourceNames;
 }
 
@@ -56,7 +61,7 @@ export function resolveTagOptions(
   assertTag(tag);
   assertTagOptions(options);
   const o = options as MemoLockOptions;
-  return {
+  const resolved = {
     tag,
     lockTimeout: o.lockTimeout,
     serializer:
@@ -66,8 +71,27 @@ export function resolveTagOptions(
     onRedisError: o.onRedisError ?? defaults.onRedisError,
     onComputeError: o.onComputeError ?? defaults.onComputeError,
     maxValueBytes: o.maxValueBytes ?? defaults.maxValueBytes,
-    names: (id) => resourceNames(tag, id),
+    names: (id: string) => resourceNames(tag, id),
   };
+  const profile = [
+    serializerIdentity(resolved.serializer),
+    resolved.lockTimeout,
+    resolved.onRedisError,
+    resolved.onComputeError,
+    resolved.maxValueBytes,
+  ].join(',');
+  // A tag holds no ':', so the prefix ends where the tag's part does and the key cannot be read two ways.
+  return { ...resolved, flightPrefix: `${profile}/${tag}:` };
+}
+
+const serializerIds = new WeakMap<MemoLockSerializer, number>();
+let nextSerializerId = 0;
+
+/** The same number for the same serializer object, whichever handle uses it. */
+function serializerIdentity(serializer: MemoLockSerializer): number {
+  let id = serializerIds.get(serializer);
+  if (id === undefined) serializerIds.set(serializer, (id = nextSerializerId++));
+  return id;
 }
 
 /** Runs the computation and validates what it resolves to; returns the encoded value and its ttl in ms. */
@@ -97,6 +121,14 @@ export async function computeValue(
   if (typeof encoded !== 'string') {
     throw new MemoLockSerializationError(
       Messages.cannotSerialize(tag.tag, id, `serialize() must return a string, got ${describe(encoded)}`),
+      context,
+    );
+  }
+  // Redis stores UTF-8: a lone surrogate would be stored as U+FFFD, and every other reader would get another
+  // string than this process's callers.
+  if (!isWellFormed(encoded)) {
+    throw new MemoLockSerializationError(
+      Messages.cannotSerialize(tag.tag, id, Messages.illFormed('the serialized value')),
       context,
     );
   }

@@ -16,11 +16,60 @@ export interface MemoLockSerializer {
   deserialize(raw: string): unknown;
 }
 
-/** JSON: round-trips `null`, nested objects, and strings (even empty ones or ones that look like JSON). */
+const PLAIN_PROTOTYPES = new Set<unknown>([Object.prototype, Array.prototype, null]);
+/** Boxed primitives: JSON unboxes them, losing nothing. */
+const BOXED = new Set(['Number', 'String', 'Boolean']);
+
+/**
+ * What JSON.stringify would silently turn into something else: a Map or a Set (or any object whose data
+ * lives outside its own enumerable properties) into `{}`, NaN and Infinity into `null`, functions and symbols
+ * into nothing. Objects with a `toJSON` (a Date, a Buffer) have said how they want to be written, and are
+ * seen here as what that returned. Returns what the value is, and what JSON would do to it.
+ */
+function unfaithful(value: unknown): [what: string, becomes: string] | undefined {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? undefined : [String(value), 'would come back as null'];
+    case 'function':
+      return ['a function', 'would be dropped'];
+    case 'symbol':
+      return ['a symbol', 'would be dropped'];
+    case 'object': {
+      if (value === null || PLAIN_PROTOTYPES.has(Object.getPrototypeOf(value))) return undefined;
+      const type = Object.prototype.toString.call(value).slice(8, -1);
+      if (BOXED.has(type)) return undefined;
+      if (type !== 'Object')
+        return [`${/^[AEIO]/.test(type) ? 'an' : 'a'} ${type}`, 'would come back as a plain object'];
+      // A class instance: JSON keeps its own enumerable properties. With none, it keeps nothing at all.
+      if (Object.keys(value).length > 0) return undefined;
+      const name = (value.constructor as { name?: string } | undefined)?.name || 'a class';
+      return [`an instance of ${name} with no enumerable properties`, 'would come back as {}'];
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** JSON.stringify's replacer: sees every value (after its toJSON), the top one under the key `''`. */
+function faithfully(key: string, value: unknown): unknown {
+  const problem = unfaithful(value);
+  if (problem === undefined) return value;
+  const [what, becomes] = problem;
+  const where = key === '' ? '' : ` at key "${key}"`;
+  throw new TypeError(
+    `JSON cannot represent ${what}${where} (it ${becomes}); give it a toJSON() or use another serializer`,
+  );
+}
+
+/**
+ * JSON: round-trips `null`, numbers, booleans, strings (even empty ones or ones that look like JSON), arrays
+ * and plain objects. It refuses what JSON would silently change (Map, Set, NaN, functions, ...) rather than
+ * store something else. Objects with a `toJSON` are written as it says: a Date comes back as its ISO string.
+ */
 export const jsonSerializer: MemoLockSerializer = {
   serialize(value) {
-    const text = JSON.stringify(value);
-    // JSON.stringify(undefined) and of a function return undefined instead of throwing.
+    const text = JSON.stringify(value, faithfully);
+    // JSON.stringify(undefined) returns undefined instead of throwing.
     if (typeof text !== 'string') throw new TypeError(`JSON cannot represent ${typeof value}`);
     return text;
   },

@@ -15,9 +15,20 @@ function fail(argument: string, expectation: string, got: unknown): never {
   throw new MemoLockArgumentError(argument, Messages.invalidArgument(argument, expectation, got));
 }
 
+/**
+ * No lone surrogate: the string has a UTF-8 form and reads back the same from Redis. (Redis would store a
+ * lone surrogate as U+FFFD, so that two different strings would name one key, or read back as another.)
+ */
+export function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+const WELL_FORMED = 'expected well-formed UTF-16 (no lone surrogate)';
+
 export function assertTag(tag: unknown): asserts tag is string {
   if (typeof tag !== 'string' || tag.length === 0) fail('tag', 'expected a non-empty string', tag);
   if (FORBIDDEN_TAG_CHARACTERS.test(tag)) fail('tag', 'must not contain * ? [ ] : or /', tag);
+  if (!isWellFormed(tag)) fail('tag', WELL_FORMED, tag);
 }
 
 export function assertId(id: unknown): asserts id is string {
@@ -26,6 +37,7 @@ export function assertId(id: unknown): asserts id is string {
   if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
     fail('id', `expected at most ${MAX_ID_BYTES} bytes of UTF-8`, id);
   }
+  if (!isWellFormed(id)) fail('id', WELL_FORMED, id);
 }
 
 /** A positive finite number of milliseconds, at most `max`. */
@@ -47,16 +59,30 @@ export function assertFunction(
   if (typeof value !== 'function') fail(argument, 'expected a function', value);
 }
 
+/** An object with `log`, `warn` and `error` methods (Nest's `Logger`, `console`). */
+export function assertLogger(argument: string, logger: unknown): void {
+  const l = logger as Record<string, unknown> | null;
+  if (
+    typeof l !== 'object' ||
+    l === null ||
+    typeof l.log !== 'function' ||
+    typeof l.warn !== 'function' ||
+    typeof l.error !== 'function'
+  ) {
+    fail(argument, 'expected an object with log, warn and error methods', logger);
+  }
+}
+
 function assertOneOf(argument: string, value: unknown, allowed: readonly string[]): void {
   if (value !== undefined && !allowed.includes(value as string)) {
     fail(argument, `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
   }
 }
 
-/** Validates the behaviour options shared by engines and tags; `prefix` names where they came from. */
 /** Redis's own limit on a string value. */
 export const MAX_REDIS_STRING_BYTES = 512 * 1024 * 1024;
 
+/** Validates the behaviour options shared by engines and tags; `prefix` names where they came from. */
 export function assertBehaviourOptions(options: MemoLockBehaviourOptions, prefix: string): void {
   if (options.maxValueBytes !== undefined) {
     assertDuration(`${prefix}.maxValueBytes`, options.maxValueBytes, MAX_REDIS_STRING_BYTES);

@@ -26,6 +26,7 @@ describe('an ACL user limited to one tag', () => {
         '&likes/*',
         '-@all',
         '+get',
+        '+mget',
         '+set',
         '+del',
         '+pttl',
@@ -77,6 +78,12 @@ describe('an ACL user limited to one tag', () => {
       sleep(20).then(() => otherLikes.getResource('k', 5_000, async () => ({ value: 'no', ttl: 1 }))),
     ]);
     expect([x, y]).toEqual(['v', 'v']);
+    // First reads of one turn go out together, as one MGET.
+    expect(
+      await Promise.all(
+        ['k', 'k2'].map((id) => likes.getResource(id, 5_000, async () => ({ value: id, ttl: 1 }))),
+      ),
+    ).toEqual(['v', 'k2']);
     await likes.invalidate('k');
 
     const failing = likes.getResource('f', 5_000, async () => {
@@ -90,12 +97,17 @@ describe('an ACL user limited to one tag', () => {
     expect(await waiter).toBeInstanceOf(MemoLockRemoteComputationError);
   });
 
-  it('is refused on any other tag', async () => {
+  it('is refused on any other tag, even read in the same turn as its own', async () => {
     const engine = redis.engine({ client: connect(), onRedisError: 'throw' });
-    await expect(
-      engine
-        .memoLock('orders', { lockTimeout: 1_000 })
-        .getResource('k', 2_000, async () => ({ value: 1, ttl: 1 })),
-    ).rejects.toThrow(/NOPERM/);
+    const [orders, likes] = await Promise.all(
+      ['orders', 'likes'].map((tag) =>
+        engine
+          .memoLock(tag, { lockTimeout: 1_000 })
+          .getResource('same-turn', 2_000, async () => ({ value: tag, ttl: 1_000 }))
+          .catch((e: unknown) => e),
+      ),
+    );
+    expect(String(orders)).toMatch(/NOPERM/);
+    expect(likes).toBe('likes'); // its read shared a refused MGET, then went again alone
   });
 });

@@ -9,6 +9,7 @@ import {
   RedisMemoLockEngine,
 } from '../../lib';
 import { commandStats, resetStats, startRedis, type TestRedis } from '../support/redis-server';
+import { until } from '../support/until';
 
 const ok = async () => ({ value: 1, ttl: 1_000 });
 
@@ -16,6 +17,8 @@ describe('bad input', () => {
   let redis: TestRedis;
   let admin: Redis;
   let engine: RedisMemoLockEngine;
+  /** Keys in the database before each test: it may be a shared one (REDIS_URL), not an empty one. */
+  let keysBefore: number;
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -26,13 +29,16 @@ describe('bad input', () => {
     await engine.close();
     await redis.stop();
   });
-  beforeEach(() => resetStats(admin));
+  beforeEach(async () => {
+    keysBefore = await admin.dbsize();
+    await resetStats(admin);
+  });
   afterEach(async () => {
-    // Nothing but the test's own INFO/CONFIG reached Redis.
+    // Nothing but the test's own INFO/CONFIG/DBSIZE reached Redis, and no key was written.
     const stats = await commandStats(admin);
-    const data = Object.keys(stats).filter((command) => !/^(info|config)/.test(command));
+    const data = Object.keys(stats).filter((command) => !/^(info|config|dbsize)/.test(command));
     expect(data).toEqual([]);
-    expect(await admin.dbsize()).toBe(0);
+    expect(await admin.dbsize()).toBe(keysBefore);
   });
 
   const expectArgumentError = (fn: () => unknown, argument: string) => {
@@ -58,9 +64,12 @@ describe('bad input', () => {
     ['RedisMemoLockEngine', () => engine as MemoLockEngine],
     ['InMemoryMemoLockEngine', () => new InMemoryMemoLockEngine() as MemoLockEngine],
   ])('%s', (_name, getEngine) => {
-    it.each(['', 'a:b', 'a/b', 'a*', 'a?', 'a[', 'a]', 42, undefined, null])('rejects the tag %p', (tag) => {
-      expectArgumentError(() => getEngine().memoLock(tag as string, { lockTimeout: 1_000 }), 'tag');
-    });
+    it.each(['', 'a:b', 'a/b', 'a*', 'a?', 'a[', 'a]', 'half \ud83d', 42, undefined, null])(
+      'rejects the tag %p',
+      (tag) => {
+        expectArgumentError(() => getEngine().memoLock(tag as string, { lockTimeout: 1_000 }), 'tag');
+      },
+    );
 
     it.each([0, -1, NaN, Infinity, '1000', undefined])('rejects the lockTimeout %p', (lockTimeout) => {
       expectArgumentError(
@@ -96,6 +105,8 @@ describe('bad input', () => {
       ['null', null],
       ['1025 ASCII bytes', 'x'.repeat(1025)],
       ['1026 bytes of two-byte characters', 'é'.repeat(513)],
+      // Redis would store U+FFFD instead, so that 'a\ud800' and 'a\udbff' would name one key.
+      ['a lone surrogate', 'a\ud800'],
     ])('rejects %s as id, in every call', async (_what, id) => {
       const handle = getEngine().memoLock('t', { lockTimeout: 1_000 });
       await expectRejection(handle.getResource(id as string, 1_000, ok), 'id');
@@ -109,11 +120,12 @@ describe('bad input', () => {
 
     it('accepts an id of exactly 1024 bytes', async () => {
       const handle = getEngine().memoLock('t', { lockTimeout: 1_000 });
-      await expect(
-        handle.getResource('é'.repeat(512), 1_000, async () => ({ value: 1, ttl: 1 })),
-      ).resolves.toBe(1);
-      await handle.invalidate('é'.repeat(512));
-      await admin.flushall();
+      const id = 'é'.repeat(512);
+      await expect(handle.getResource(id, 1_000, async () => ({ value: 1, ttl: 60_000 }))).resolves.toBe(1);
+      await handle.invalidate(id);
+      // What this valid call wrote is gone (the lock's release follows the value); only the bad input
+      // around it is checked for writing nothing.
+      await until(async () => (await admin.exists(`t:${id}`, `t/lock:${id}`)) === 0, 'its keys are gone');
       await resetStats(admin);
     });
 
@@ -150,6 +162,10 @@ describe('bad input', () => {
     expectArgumentError(
       () => new InMemoryMemoLockEngine({ onComputeError: 'never' as never }),
       'options.onComputeError',
+    );
+    expectArgumentError(
+      () => new RedisMemoLockEngine({ client, logger: { log: () => undefined } as never }),
+      'options.logger',
     );
   });
 

@@ -6,7 +6,7 @@ import {
   RedisMemoLockEngine,
 } from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
-import { sleep } from '../support/sleep';
+import { commandCalls, until } from '../support/until';
 
 describe('serializers, through Redis', () => {
   let redis: TestRedis;
@@ -33,8 +33,10 @@ describe('serializers, through Redis', () => {
     const other = redis.engine({ serializer });
     const waiterHandle = other.memoLock(`ser${n}`, { lockTimeout: 5_000, serializer });
     await admin.set(`ser${n}/lock:w`, 'x', 'PX', 5_000);
+    const leasesRead = await commandCalls(admin, 'pttl');
     const waiting = waiterHandle.getResource('w', 5_000, async () => ({ value: 'wrong', ttl: 1 }));
-    await sleep(100);
+    // Once the waiter has read the lease it sleeps on it: only the notification can wake it now.
+    await until(async () => (await commandCalls(admin, 'pttl')) > leasesRead, 'the waiter reads the lease');
     const holder = engine.memoLock(`ser${n}`, { lockTimeout: 1_000, serializer });
     await admin.del(`ser${n}/lock:w`);
     await holder.getResource('w', 1_000, async () => ({ value, ttl: 60_000 }));
@@ -64,9 +66,21 @@ describe('serializers, through Redis', () => {
   });
 
   it('raw stores and publishes strings byte for byte', async () => {
-    const value = '{"a":1} \u0000 ✓';
+    const value = '{"a":1} \u0000 ✓ 𝄞';
     const { computed, hit, woken, stored } = await roundTrip(value, 'raw');
     expect([computed, hit, woken, stored]).toEqual([value, value, value, value]);
+  });
+
+  it('json round-trips a string holding a lone surrogate exactly, as JSON escapes it', async () => {
+    const value = 'half a pair: \ud83d, and its other half: \ude00';
+    const { computed, hit, woken, stored } = await roundTrip(value);
+    expect([computed, hit, woken]).toEqual([value, value, value]);
+    expect(stored).toBe('"half a pair: \\ud83d, and its other half: \\ude00"');
+  });
+
+  it('json writes a Date as its ISO string, and it comes back as that string', async () => {
+    const { computed, hit, woken } = await roundTrip({ at: new Date('2024-02-29T12:00:00.000Z') });
+    for (const v of [computed, hit, woken]) expect(v).toEqual({ at: '2024-02-29T12:00:00.000Z' });
   });
 
   it('takes a custom serializer', async () => {
@@ -80,15 +94,37 @@ describe('serializers, through Redis', () => {
     for (const v of [computed, hit, woken]) expect(v).toEqual(when);
   });
 
-  describe('a value that cannot be stored fails the call and releases the lock', () => {
+  describe('a value that cannot be stored as it is fails the call, stores nothing and releases the lock', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
+    class Money {
+      readonly #cents = 5;
+      get cents() {
+        return this.#cents;
+      }
+    }
+    const illFormed: MemoLockSerializer = { serialize: () => 'broken \udc00', deserialize: String };
     it.each([
-      ['a BigInt', 10n, undefined],
-      ['a cycle', cyclic, undefined],
-      ['undefined', undefined, undefined],
-      ['a number under raw', 5, 'raw' as const],
-    ])('%s', async (_name, value, serializer) => {
+      ['a BigInt', 10n, undefined, /BigInt/],
+      ['a cycle', cyclic, undefined, /circular/],
+      ['undefined', undefined, undefined, /JSON cannot represent undefined/],
+      [
+        'a Map',
+        new Map([['a', 1]]),
+        undefined,
+        /JSON cannot represent a Map \(it would come back as a plain object\)/,
+      ],
+      ['a Set inside an object', { tags: new Set(['a']) }, undefined, /a Set at key "tags"/],
+      ['a typed array', new Uint8Array([1, 2]), undefined, /a Uint8Array/],
+      ['NaN', { ratio: NaN }, undefined, /NaN at key "ratio" \(it would come back as null\)/],
+      ['Infinity in an array', [1, Infinity], undefined, /Infinity at key "1"/],
+      ['a function', { load() {} }, undefined, /a function at key "load" \(it would be dropped\)/],
+      ['a class instance whose data JSON cannot see', new Money(), undefined, /an instance of Money/],
+      ['an Error', new Error('x'), undefined, /an Error/],
+      ['a number under raw', 5, 'raw' as const, /raw serializer takes strings only/],
+      ['a lone surrogate under raw', 'half \ud83d', 'raw' as const, /lone surrogate/],
+      ['a lone surrogate from a custom serializer', 'anything', illFormed, /lone surrogate/],
+    ])('%s', async (_name, value, serializer, reason) => {
       const tag = `bad${++n}`;
       const handle = engine.memoLock(tag, { lockTimeout: 5_000, serializer });
       const error = await handle.getResource('x', 1_000, async () => ({ value, ttl: 1_000 })).catch((e) => e);
@@ -96,8 +132,21 @@ describe('serializers, through Redis', () => {
       expect(error.message).toMatch(
         new RegExp(`Cannot serialize the value computed for resource "${tag}:x"`),
       );
+      expect(error.message).toMatch(reason);
       expect(await admin.exists(`${tag}:x`, `${tag}/lock:x`)).toBe(0);
     });
+  });
+
+  it('json keeps the data of class instances with enumerable properties, as plain objects', async () => {
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    const { computed, hit } = await roundTrip(new Point(1, 2));
+    expect(computed).toEqual({ x: 1, y: 2 });
+    expect(hit).toEqual({ x: 1, y: 2 });
   });
 
   it.each([0, -1, NaN, Infinity, '1000', undefined])(

@@ -4,11 +4,13 @@
  */
 import Redis from 'ioredis';
 import { MemoLockRemoteComputationError, RedisMemoLockEngine } from '../../lib';
+import { recordingLogger } from './logger';
 import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
 
 const client = new Redis(process.argv[2], { maxRetriesPerRequest: 1 });
 client.on('error', () => undefined);
-const engine = new RedisMemoLockEngine({ client });
+// State changes (Redis killed by a fault test, say) are the test's business, not the console's.
+const engine = new RedisMemoLockEngine({ client, logger: recordingLogger() });
 const send = (message: PeerMessage) => process.send!(message);
 
 async function call(request: PeerRequest): Promise<CallResult> {

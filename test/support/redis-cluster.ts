@@ -13,6 +13,7 @@ import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib'
 import { waitForPing } from './redis-server';
 import { tearDown } from './teardown';
 import { sleep } from './sleep';
+import { recordingLogger } from './logger';
 
 const run = promisify(execFile);
 
@@ -121,7 +122,11 @@ export async function startCluster(): Promise<TestCluster> {
       return c;
     },
     engine(options = {}) {
-      const engine = new RedisMemoLockEngine({ client: options.client ?? client(), ...options });
+      const engine = new RedisMemoLockEngine({
+        client: options.client ?? client(),
+        logger: recordingLogger(),
+        ...options,
+      });
       engines.add(engine);
       return engine;
     },

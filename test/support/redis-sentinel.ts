@@ -11,6 +11,7 @@ import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib'
 import { freePort, waitForPing } from './redis-server';
 import { tearDown } from './teardown';
 import { sleep } from './sleep';
+import { recordingLogger } from './logger';
 
 export const MASTER_NAME = 'memolock';
 
@@ -101,7 +102,11 @@ export async function startSentinel(): Promise<TestSentinel> {
     sentinelPorts,
     client,
     engine(options = {}) {
-      const engine = new RedisMemoLockEngine({ client: options.client ?? client(), ...options });
+      const engine = new RedisMemoLockEngine({
+        client: options.client ?? client(),
+        logger: recordingLogger(),
+        ...options,
+      });
       engines.add(engine);
       return engine;
     },

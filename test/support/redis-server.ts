@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import Redis, { type RedisOptions } from 'ioredis';
 import { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from '../../lib';
+import { recordingLogger } from './logger';
 import { killProcess, tearDown } from './teardown';
 
 export interface TestRedis {
@@ -16,7 +17,10 @@ export interface TestRedis {
   readonly owned: boolean;
   /** A new client with settings that fail fast, closed by {@link stop}. */
   client(options?: RedisOptions): Redis;
-  /** A new engine on a new client (unless `options.client` is given), closed by {@link stop} even if a test fails. */
+  /**
+   * A new engine on a new client (unless `options.client` is given), closed by {@link stop} even if a test
+   * fails. Its state changes go to a recording logger unless `options.logger` is given, not to the console.
+   */
   engine(options?: Partial<RedisMemoLockEngineOptions>): RedisMemoLockEngine;
   kill(): Promise<void>;
   pause(): void;
@@ -111,7 +115,11 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const makeEngine =
     (client: (options?: RedisOptions) => Redis) =>
     (options: Partial<RedisMemoLockEngineOptions> = {}) => {
-      const engine = new RedisMemoLockEngine({ client: options.client ?? client(), ...options });
+      const engine = new RedisMemoLockEngine({
+        client: options.client ?? client(),
+        logger: recordingLogger(),
+        ...options,
+      });
       engines.add(engine);
       return engine;
     };

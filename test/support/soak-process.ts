@@ -5,6 +5,7 @@
  */
 import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../../lib';
+import { recordingLogger } from './logger';
 
 const [url, secondsArg, callersArg] = process.argv.slice(2);
 const seconds = Number(secondsArg);
@@ -25,7 +26,7 @@ const heapMb = () => {
 
 async function main() {
   const clients = [new Redis(url, { maxRetriesPerRequest: 1 }), new Redis(url, { maxRetriesPerRequest: 1 })];
-  const engines = clients.map((client) => new RedisMemoLockEngine({ client }));
+  const engines = clients.map((client) => new RedisMemoLockEngine({ client, logger: recordingLogger() }));
   const outcomes: Record<string, number> = {};
   const count = (key: string) => (outcomes[key] = (outcomes[key] ?? 0) + 1);
   let computations = 0;

@@ -1,0 +1,140 @@
+/**
+ * The lock of one resource as its holder sees it (SPEC §2): taken with a random token, renewed, and released
+ * with the value stored and published, with a failure notice, or with a notice that no value is coming. Every
+ * renewal and release compares the token, so that a holder whose lease ran out never touches the lock of
+ * whoever took over. The flight decides what to do when Redis fails; this only talks to Redis.
+ */
+import { randomUUID } from 'node:crypto';
+import { Messages } from '../memolock.messages';
+import { encodeFailure, GIVE_UP_NOTICE, type ResourceNames } from './protocol';
+import { type RedisLink, RedisUnavailableError } from './redis-call';
+import { toRedisMs } from './validation';
+
+const ignore = () => undefined;
+
+export class RedisLock {
+  readonly #link: RedisLink;
+  readonly #names: ResourceNames;
+  readonly #lockTimeout: number;
+  #token: string | undefined;
+
+  constructor(link: RedisLink, names: ResourceNames, lockTimeout: number) {
+    this.#link = link;
+    this.#names = names;
+    this.#lockTimeout = toRedisMs(lockTimeout);
+  }
+
+  /** Whether this holder took the lock (and has not released or forgotten it since). */
+  get held(): boolean {
+    return this.#token !== undefined;
+  }
+
+  /**
+   * `SET T/lock:I <token> NX PX <lockTimeout>`: true when taken, false when someone else holds it. When Redis
+   * does not answer in time the call fails, yet the command may still reach Redis later and take the lock for
+   * nobody: such a late grant is given back as soon as it answers.
+   */
+  async acquire(): Promise<boolean> {
+    const token = randomUUID();
+    const { client } = this.#link;
+    let sent: Promise<unknown> | undefined;
+    try {
+      const reply = await this.#link.call(
+        'SET',
+        () => (sent = client.set(this.#names.lockKey, token, 'PX', this.#lockTimeout, 'NX')),
+      );
+      if (reply !== 'OK') return false;
+      this.#token = token;
+      return true;
+    } catch (error) {
+      sent?.then((reply) => reply === 'OK' && this.#release(token), ignore);
+      throw error;
+    }
+  }
+
+  /** Extends the lease to `lockTimeout` ms if the lock is still this holder's: false when it is not. */
+  async renew(lockTimeout: number): Promise<boolean> {
+    const token = this.#token;
+    if (token === undefined) return false;
+    const ms = toRedisMs(lockTimeout);
+    const renewed = await this.#link.call('EVALSHA', () =>
+      this.#link.client.memolockRenew(this.#names.lockKey, token, ms),
+    );
+    return renewed === 1;
+  }
+
+  /**
+   * Stores the value with its TTL and publishes it atomically, then releases the lock if still held. On
+   * standalone Redis that is one script, one round trip. On a cluster the value and the lock live in
+   * different slots: MULTI stores and publishes on the value's slot, and the release follows. When this
+   * fails (or the value key holds something other than a string, which is not overwritten) the lock stays
+   * held, for {@link giveUp}.
+   */
+  async storeAndRelease(encoded: string, ttl: number): Promise<void> {
+    const token = this.#token;
+    if (token === undefined) throw new Error('the lock is not held');
+    const { client } = this.#link;
+    const { valueKey, lockKey, notifChannel } = this.#names;
+    if (!client.isCluster) {
+      const stored = await this.#link.call('EVALSHA', () =>
+        client.memolockStoreAndRelease(valueKey, lockKey, encoded, ttl, notifChannel, token),
+      );
+      if (stored !== 1) throw new RedisUnavailableError(Messages.notAString(valueKey), undefined, true);
+      this.#token = undefined;
+      return;
+    }
+    const replies = await this.#link.call('MULTI', () =>
+      client.multi().set(valueKey, encoded, 'PX', ttl).publish(notifChannel, encoded).exec(),
+    );
+    const failed = replies?.find(([error]) => error)?.[0];
+    if (!replies || failed) {
+      throw new RedisUnavailableError(String(failed?.message ?? 'MULTI was aborted'), failed, true);
+    }
+    this.release();
+  }
+
+  /**
+   * Releases the lock and tells the waiters of every process that the computation failed, if the lock is
+   * still this holder's. Never rejects: the lock expires by itself, and the computation's error is what the
+   * callers need.
+   */
+  async failAndRelease(error: unknown): Promise<void> {
+    await this.#notify(encodeFailure(error));
+  }
+
+  /**
+   * Releases the lock, when the value could not be stored, with a notice that sends the waiters of every
+   * process back to the lock at once (rather than at the end of the lease): one of them computes again.
+   * Never rejects.
+   */
+  async giveUp(): Promise<void> {
+    await this.#notify(GIVE_UP_NOTICE);
+  }
+
+  /** Releases the lock without waiting for Redis (the value is out; should this fail, the lock expires). */
+  release(): void {
+    const token = this.#token;
+    if (token === undefined) return;
+    this.#token = undefined;
+    this.#release(token);
+  }
+
+  /** Drops the token without touching Redis: the lease ran out, and the lock may be someone else's now. */
+  forget(): void {
+    this.#token = undefined;
+  }
+
+  async #notify(payload: string): Promise<void> {
+    const token = this.#token;
+    if (token === undefined) return;
+    this.#token = undefined;
+    const { lockKey, failChannel } = this.#names;
+    await this.#link
+      .call('EVALSHA', () => this.#link.client.memolockFail(lockKey, token, failChannel, payload))
+      .catch(ignore);
+  }
+
+  #release(token: string): void {
+    this.#link.client.memolockRelease(this.#names.lockKey, token).catch(ignore);
+  }
+}

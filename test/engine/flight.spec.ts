@@ -1,0 +1,114 @@
+/**
+ * `Flight` on its own: the callers of one in-process attempt, each with its own timeout on one shared timer,
+ * and the moment the last of them leaves. No Redis here: a flight knows nothing of it.
+ */
+import { MemoLockClosedError, MemoLockTimeoutError } from '../../lib';
+import { Flight } from '../../lib/engine/flight';
+
+const settleOf = (promise: Promise<unknown>) =>
+  promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+
+/** Timers active in this process right now (a flight must not leave one behind). */
+const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('Flight', () => {
+  it('resolves every caller with the value, or with { value, status } for those who asked', async () => {
+    const flight = new Flight('t', 'i');
+    const plain = flight.join(1_000, false);
+    const withStatus = flight.join(1_000, true);
+    flight.resolve({ n: 1 }, 'hit');
+    expect(await plain).toEqual({ n: 1 });
+    expect(await withStatus).toEqual({ value: { n: 1 }, status: 'hit' });
+    expect(flight.settled).toBe(true);
+    expect(flight.callers).toBe(0);
+  });
+
+  it('rejects every caller with the error, and settles once only', async () => {
+    const flight = new Flight('t', 'i');
+    const callers = [flight.join(1_000, false), flight.join(1_000, false)];
+    flight.reject(new Error('boom'));
+    flight.resolve('too late', 'hit');
+    for (const caller of callers) await expect(caller).rejects.toThrow('boom');
+  });
+
+  it('gives each caller its own timeout, naming the resource and the timeout', async () => {
+    const flight = new Flight('likes', 'kristoff');
+    const started = performance.now();
+    const short = settleOf(flight.join(30, false));
+    const long = settleOf(flight.join(5_000, false));
+    const { error } = (await short) as { error: MemoLockTimeoutError };
+    expect(performance.now() - started).toBeGreaterThanOrEqual(29);
+    expect(error).toBeInstanceOf(MemoLockTimeoutError);
+    expect(error).toMatchObject({ tag: 'likes', id: 'kristoff', timeout: 30, code: 'E_MEMOLOCK_TIMEOUT' });
+    expect(error.message).toBe('Timed out after 30 ms waiting for resource "likes:kristoff".');
+    expect(flight.callers).toBe(1);
+    flight.resolve('in time', 'collapsed');
+    expect(await long).toEqual({ value: 'in time' });
+  });
+
+  it('keeps one timer for all its callers, armed for the earliest deadline, and none once settled', async () => {
+    const before = activeTimers();
+    const flight = new Flight('t', 'i');
+    const callers = Array.from({ length: 100 }, (_, i) => settleOf(flight.join(10_000 + i, false)));
+    expect(activeTimers()).toBe(before + 1);
+    const early = settleOf(flight.join(20, false)); // an earlier deadline re-arms the same timer
+    expect(activeTimers()).toBe(before + 1);
+    expect(await early).toMatchObject({ error: expect.any(MemoLockTimeoutError) });
+    expect(activeTimers()).toBe(before + 1); // re-armed for the next deadline
+    flight.resolve('v', 'hit');
+    expect(activeTimers()).toBe(before);
+    for (const caller of callers) expect(await caller).toEqual({ value: 'v' });
+  });
+
+  it('tells its listener once, when the last caller leaves before it settled', async () => {
+    let abandoned = 0;
+    const flight = new Flight('t', 'i', { abandon: () => abandoned++ });
+    const callers = [settleOf(flight.join(20, false)), settleOf(flight.join(40, false))];
+    await callers[0];
+    expect(abandoned).toBe(0); // one caller still waits
+    await callers[1];
+    expect(abandoned).toBe(1);
+    flight.resolve('nobody hears this', 'stored');
+    expect(abandoned).toBe(1);
+  });
+
+  it('does not call a flight abandoned once it settled', async () => {
+    let abandoned = 0;
+    const flight = new Flight('t', 'i', { abandon: () => abandoned++ });
+    const caller = flight.join(20, false);
+    flight.resolve('v', 'hit');
+    await caller;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(abandoned).toBe(0);
+  });
+
+  it('abort() rejects every caller with the error, leaves no timer, and abandons the flight', async () => {
+    const before = activeTimers();
+    let abandoned = 0;
+    const flight = new Flight('t', 'i', { abandon: () => abandoned++ });
+    const callers = [flight.join(10_000, false), flight.join(10_000, true)];
+    flight.abort(new MemoLockClosedError('closed'));
+    for (const caller of callers) await expect(caller).rejects.toBeInstanceOf(MemoLockClosedError);
+    expect(abandoned).toBe(1);
+    expect(activeTimers()).toBe(before);
+  });
+
+  it('counts deadlines on the monotonic clock: stepping the wall clock back moves none', async () => {
+    jest.useFakeTimers({
+      doNotFake: ['performance', 'setTimeout', 'clearTimeout', 'nextTick', 'queueMicrotask'],
+    });
+    try {
+      const flight = new Flight('t', 'i');
+      const started = performance.now();
+      const caller = settleOf(flight.join(50, false));
+      jest.setSystemTime(Date.now() - 60_000);
+      expect(await caller).toMatchObject({ error: expect.any(MemoLockTimeoutError) });
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
