@@ -14,6 +14,7 @@ export const MemoLockErrorCode = {
   ValueTooLarge: 'E_MEMOLOCK_VALUE_TOO_LARGE',
   Redis: 'E_MEMOLOCK_REDIS',
   RemoteComputation: 'E_MEMOLOCK_REMOTE_COMPUTATION',
+  Computation: 'E_MEMOLOCK_COMPUTATION',
 } as const;
 export type MemoLockErrorCode = (typeof MemoLockErrorCode)[keyof typeof MemoLockErrorCode];
 
@@ -137,5 +138,17 @@ export class MemoLockRemoteComputationError extends MemoLockError {
     readonly remote: RemoteFailure,
   ) {
     super(MemoLockErrorCode.RemoteComputation, message, context);
+  }
+}
+
+/**
+ * A memoized HTTP handler failed with an error that is not an `HttpException` but carries an HTTP status
+ * (axios, http-errors). Nest would answer with that status and message in the process where it happened
+ * only; wrapped in this error it answers Nest's generic 500 there too, as in every other process. The
+ * original is the `cause`.
+ */
+export class MemoLockComputationError extends MemoLockError {
+  constructor(message: string, context: MemoLockErrorContext) {
+    super(MemoLockErrorCode.Computation, message, context);
   }
 }

@@ -24,6 +24,12 @@ export { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
 export { MemoLockModule } from './memolock.module';
 export { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
 export type { MemoLockModuleOptions } from './memolock-module-options.interface';
-export { MemoLockService, type MemoLockServiceOptions } from './memolock.service';
+export {
+  MemoLockService,
+  type MemoLockServiceOptions,
+  type MethodName,
+  type RouteRequest,
+} from './memolock.service';
+export type { MemoizedResponse } from './memolock-response';
 export { MemoLocked, type MemoLockedOptions } from './memo-locked.decorator';
 export { MemoLockInterceptor } from './memolock.interceptor';

@@ -1,80 +1,120 @@
 /**
- * Finds `@MemoLocked` methods on every provider of the application at bootstrap and wraps each once, on
- * its instance, so that calls go through MemoLock. Controller handlers are left to `MemoLockInterceptor`:
- * Nest has registered routes by the time modules initialize.
+ * Finds the `@MemoLocked` methods of the application at bootstrap. Provider methods (of singletons and of
+ * every transient instance) are memoized from then on; controller handlers get a route plan for
+ * `MemoLockInterceptor` (Nest registered the routes already). It runs in a global module, whose
+ * `onModuleInit` Nest calls before any other module's, so that no provider's own `onModuleInit` calls a
+ * decorated method before it is memoized. Misuse fails here, before the app serves anything.
  */
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { MemoLockArgumentError } from './errors';
-import { getMemoLockedOptions, type MemoLockedOptions } from './memo-locked.decorator';
-import { deriveId } from './memolock-key';
+import { getMemoLockedOptions, getOriginalMethod, type MemoLockedOptions } from './memo-locked.decorator';
+import { MemoLockCalls } from './memolock-calls';
+import { Messages } from './memolock.messages';
+import { MemoizedMethod } from './memolock-method';
+import { describePair, MemoLockRegistry } from './memolock.registry';
+import { planRoute } from './memolock-route-plan';
 import { MemoLockService } from './memolock.service';
 
-const WRAPPED = Symbol('memolock:wrapped');
-
-type Method = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true };
+type Method = (...args: unknown[]) => unknown;
+type Class = abstract new (...args: any[]) => unknown;
 
 @Injectable()
-export class MemoLockExplorer implements OnModuleInit {
+export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('MemoLock');
+  #started = false;
 
   constructor(
     @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
     @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
-    @Inject(MemoLockService) private readonly memoLock: MemoLockService,
+    @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
   ) {}
 
   onModuleInit(): void {
-    for (const wrapper of this.discovery.getProviders()) this.#explore(wrapper);
+    const service = this.moduleRef.get(MemoLockService, { strict: false });
+    for (const wrapper of this.discovery.getProviders()) this.#exploreProvider(wrapper, service);
+    for (const wrapper of this.discovery.getControllers()) this.#exploreController(wrapper);
+    this.registry.assertTagsApart();
+    MemoLockCalls.started();
+    this.#started = true;
   }
 
-  #explore(wrapper: InstanceWrapper): void {
-    const { instance } = wrapper;
-    if (!instance || typeof instance !== 'object' || wrapper.isAlias) return;
-    const prototype = Object.getPrototypeOf(instance);
-    if (!prototype) return;
-    for (const name of this.scanner.getAllMethodNames(prototype)) {
-      const method = instance[name] as Method;
-      const options = getMemoLockedOptions(method);
-      if (!options || method[WRAPPED]) continue;
-      if (!wrapper.isDependencyTreeStatic()) {
-        // A request-scoped instance is made per request, after this runs: wrapping it is not possible here.
-        this.#logger.warn(
-          `@MemoLocked on ${wrapper.name}.${name} is ignored: the provider is request-scoped. Move the method to a singleton provider.`,
+  onApplicationShutdown(): void {
+    if (this.#started) MemoLockCalls.stopped();
+    this.#started = false;
+  }
+
+  #exploreProvider(wrapper: InstanceWrapper, service: MemoLockService): void {
+    if (wrapper.isAlias) return;
+    if (!wrapper.isDependencyTreeStatic()) {
+      // Made per request, after this runs: there is no instance to memoize here.
+      const type = wrapper.metatype as Class | undefined;
+      for (const [name] of this.#decorated(type?.prototype)) {
+        this.#logger.warn(Messages.requestScoped(`${wrapper.name}.${name}`));
+      }
+      return;
+    }
+    const instances = wrapper.isTransient
+      ? wrapper.getStaticTransientInstances().map((perContext) => perContext?.instance)
+      : [wrapper.instance];
+    for (const instance of instances) {
+      if (!instance || typeof instance !== 'object') continue;
+      const type = instance.constructor as Class;
+      for (const [name, options, original] of this.#decorated(instance)) {
+        assertReturnsPromise(type, name, original);
+        const decorated = { type, name, options };
+        const memoized = new MemoizedMethod(decorated, original, service.handleFor(options));
+        this.registry.addProvider({ ...decorated, memoized, instance });
+        MemoLockCalls.memoize(instance, name, memoized);
+      }
+    }
+  }
+
+  #exploreController(wrapper: InstanceWrapper): void {
+    const type = wrapper.metatype as Class | undefined;
+    if (!type || wrapper.isAlias) return;
+    for (const [name, options] of this.#decorated(type.prototype)) {
+      if (options.serializer === 'raw') {
+        throw new MemoLockArgumentError(
+          'serializer',
+          `@MemoLocked on ${type.name}.${name}: ${Messages.invalidArgument('serializer', "a controller handler stores a whole response (status, headers, body), which 'raw' cannot hold; use 'json' or your own", 'raw')}`,
         );
-        continue;
       }
-      instance[name] = this.#wrap(method, options, `${wrapper.name}.${name}`);
+      const plan = planRoute({ type, name, options });
+      this.registry.addRoute(plan);
+      if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
     }
+    MemoLockCalls.passThrough(type);
   }
 
-  #wrap(original: Method, options: Readonly<MemoLockedOptions>, where: string): Method {
-    const handle = this.memoLock.handleFor(options);
-    const { ttl, timeout, key } = options;
-    const wrapped: Method = function (this: unknown, ...args: unknown[]) {
-      let id: string;
-      try {
-        id = key ? key(...args) : deriveId(args);
-      } catch (error) {
-        if (error instanceof MemoLockArgumentError) {
-          return Promise.reject(
-            new MemoLockArgumentError(error.argument, `@MemoLocked on ${where}: ${error.message}`),
-          );
-        }
-        return Promise.reject(error);
-      }
-      return handle.getResource(id, timeout, async () => {
-        const value = await original.apply(this, args);
-        return { value, ttl: typeof ttl === 'function' ? ttl(value) : ttl };
-      });
-    };
-    // Other decorators' metadata on the method (guards, roles, ...) keeps working on the wrapper.
-    for (const metadataKey of Reflect.getMetadataKeys(original)) {
-      Reflect.defineMetadata(metadataKey, Reflect.getMetadata(metadataKey, original), wrapped);
+  /** The `@MemoLocked` methods reachable from `target`, with their options and the methods as written. */
+  *#decorated(target: object | undefined): Generator<[string, Readonly<MemoLockedOptions>, Method]> {
+    if (!target) return;
+    for (const name of this.scanner.getAllMethodNames(target)) {
+      const method = (target as Record<string, unknown>)[name];
+      const options = getMemoLockedOptions(method);
+      const original = getOriginalMethod(method);
+      if (options && original) yield [name, options, original];
     }
-    Object.defineProperty(wrapped, 'name', { value: original.name });
-    wrapped[WRAPPED] = true;
-    return wrapped;
   }
+}
+
+/**
+ * A memoized call answers with a Promise, so a provider method must be typed to return one: native async,
+ * or declared `Promise<T>` (TypeScript records that in `design:returntype`). Anything else would change
+ * type at run time (`n + 1` becoming `"[object Promise]1"`): refused at startup. A build that emits no
+ * decorator metadata at all (esbuild, tsx) cannot tell a method declared `Promise<T>` from a synchronous
+ * one; there the method is accepted and each call checks what it returned (see `MemoizedMethod`).
+ */
+function assertReturnsPromise(type: Class, name: string, original: Method): void {
+  if (original.constructor?.name === 'AsyncFunction') return;
+  const prototype = type.prototype as object;
+  if (!Reflect.hasMetadata('design:returntype', prototype, name)) return;
+  if (Reflect.getMetadata('design:returntype', prototype, name) === Promise) return;
+  throw new MemoLockArgumentError(
+    '@MemoLocked',
+    Messages.notAsync(`${type.name}.${name}`, 'is neither async nor declared to return a Promise'),
+  );
 }

@@ -2,18 +2,19 @@
  * Serves `@MemoLocked` controller handlers through MemoLock. Registered globally by `MemoLockModule`, so
  * decorating a handler is enough; handlers without the decorator pass straight through.
  *
- * It never serves one user's response to another by default: it memoizes GET and HEAD only, and bypasses
- * requests that carry `Authorization` or `Cookie` unless the decorator's `key` says how the response varies.
- * It reports what happened in an RFC 9211 `Cache-Status` header.
+ * It never serves one user's response to another by default: it memoizes GET and HEAD only; it bypasses
+ * requests that carry `Authorization` or `Cookie` unless `key` (or `vary`) says how the response varies,
+ * and handlers whose startup plan found request data the id does not cover. What it stores is the whole
+ * response (status, headers the handler set, body). It reports what happened in an RFC 9211 `Cache-Status`
+ * header, error answers included.
  */
 import {
   type CallHandler,
   type ExecutionContext,
-  HttpException,
   Inject,
   Injectable,
+  Logger,
   type NestInterceptor,
-  StreamableFile,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
@@ -21,24 +22,25 @@ import type { MemoLockStatus } from './engine/memolock-engine.interface';
 import { MemoLockRemoteComputationError } from './errors';
 import { getMemoLockedOptions, type MemoLockedOptions } from './memo-locked.decorator';
 import { CACHE_STATUS_NAME } from './memolock.constants';
-import { shorten, stableStringify } from './memolock-key';
+import { answerFailure } from './memolock-http-errors';
+import { httpId } from './memolock-identity';
+import { Messages } from './memolock.messages';
+import { type AnyClass, MemoLockRegistry, describePair } from './memolock.registry';
+import {
+  bodyOf,
+  type MemoizedResponse,
+  NOT_SHAREABLE,
+  NotShareableError,
+  replayResponse,
+  ResponseRecorder,
+} from './memolock-response';
+import { planRoute, type RoutePlan } from './memolock-route-plan';
 import { MemoLockService } from './memolock.service';
 
 interface HttpRequest {
   method?: string;
   headers?: Record<string, string | string[] | undefined>;
-  params?: unknown;
-  query?: unknown;
 }
-
-/** Thrown by a computation whose handler answered with a stream: such answers are never shared. */
-class NotMemoizableError extends Error {
-  constructor(readonly value: unknown) {
-    super('the handler answered with a stream, which cannot be shared');
-    this.name = NOT_MEMOIZABLE;
-  }
-}
-const NOT_MEMOIZABLE = 'MemoLockNotMemoizableError';
 
 const STATUS_HEADER: Record<MemoLockStatus | 'bypass', string> = {
   hit: `${CACHE_STATUS_NAME}; hit`,
@@ -50,88 +52,136 @@ const STATUS_HEADER: Record<MemoLockStatus | 'bypass', string> = {
 
 @Injectable()
 export class MemoLockInterceptor implements NestInterceptor {
-  /** Handlers seen answering with a stream: bypassed from then on. */
-  readonly #streaming = new WeakSet<object>();
+  readonly #logger = new Logger('MemoLock');
+  /** Routes seen answering what cannot be shared (a stream, a cookie): bypassed from then on. */
+  readonly #notShared = new WeakSet<RoutePlan>();
+  /** Plans of routes the explorer did not see (e.g. of a lazily loaded module). */
+  readonly #latePlans = new WeakMap<AnyClass, Map<string, RoutePlan>>();
 
   constructor(
     @Inject(MemoLockService) private readonly memoLock: MemoLockService,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+    @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const handler = context.getHandler();
     const options = getMemoLockedOptions(handler);
     if (!options || context.getType() !== 'http') return next.handle();
+    const plan = this.#plan(context.getClass(), handler.name, options);
     const request = context.switchToHttp().getRequest<HttpRequest>();
     const response = context.switchToHttp().getResponse<unknown>();
     const method = request.method?.toUpperCase();
-    const personal =
-      !options.key && (request.headers?.authorization !== undefined || request.headers?.cookie !== undefined);
-    if ((method !== 'GET' && method !== 'HEAD') || personal || this.#streaming.has(handler)) {
-      this.#setStatus(response, 'bypass');
+    if (
+      (method !== 'GET' && method !== 'HEAD') ||
+      plan.bypass ||
+      this.#notShared.has(plan) ||
+      this.#personal(request, options)
+    ) {
+      this.#setStatus(response, STATUS_HEADER.bypass);
       return next.handle();
     }
-    return defer(() => this.#serve(context, next, options, request, response));
+    return defer(() => this.#serve(context, next, plan, request, response));
   }
 
-  /** The resource id of a request: the decorator's `key`, or the handler plus its params and query. */
+  /**
+   * The resource id of a request: the decorator's `key`, or the hostname (which host params come from),
+   * the path (which params come from), the query and the `vary` headers. See `memolock-identity.ts`.
+   */
   protected resourceId(
     context: ExecutionContext,
     request: HttpRequest,
     options: Readonly<MemoLockedOptions>,
   ): string {
     if (options.key) return options.key(context, request);
-    const route = `${context.getClass().name}.${context.getHandler().name}`;
-    return shorten(
-      `${route}:${stableStringify({ params: request.params ?? {}, query: request.query ?? {} })}`,
+    const adapter = this.adapterHost.httpAdapter;
+    const vary = (options.vary ?? []).map((name) => [name, request.headers?.[name]] as const);
+    return httpId({
+      hostname: adapter.getRequestHostname?.(request) ?? '',
+      url: adapter.getRequestUrl?.(request) ?? '/',
+      vary,
+    });
+  }
+
+  /** A request for one user only: `Authorization` or `Cookie` that neither `key` nor `vary` accounts for. */
+  #personal(request: HttpRequest, options: Readonly<MemoLockedOptions>): boolean {
+    if (options.key) return false;
+    const vary = options.vary ?? [];
+    return ['authorization', 'cookie'].some(
+      (name) => request.headers?.[name] !== undefined && !vary.includes(name),
     );
   }
 
   async #serve(
     context: ExecutionContext,
     next: CallHandler,
-    options: Readonly<MemoLockedOptions>,
+    plan: RoutePlan,
     request: HttpRequest,
     response: unknown,
   ): Promise<unknown> {
-    const handler = context.getHandler();
+    const { options } = plan;
+    const adapter = this.adapterHost.httpAdapter;
     let ran = false;
+    let recorder: ResponseRecorder | undefined;
     try {
       const { value, status } = await this.memoLock
         .handleFor(options)
-        .getResourceWithStatus(this.resourceId(context, request, options), options.timeout, async () => {
-          ran = true;
-          const value = await lastValueFrom(next.handle(), { defaultValue: undefined });
-          if (value instanceof StreamableFile || typeof (value as { pipe?: unknown })?.pipe === 'function') {
-            throw new NotMemoizableError(value);
-          }
-          return { value, ttl: typeof options.ttl === 'function' ? options.ttl(value) : options.ttl };
-        });
-      this.#setStatus(response, status);
-      return value;
+        .getResourceWithStatus<MemoizedResponse>(
+          this.resourceId(context, request, options),
+          options.timeout,
+          async () => {
+            ran = true;
+            recorder = new ResponseRecorder(response);
+            const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
+            const memoized = recorder.capture(body);
+            return {
+              value: memoized,
+              ttl: typeof options.ttl === 'function' ? options.ttl(body) : options.ttl,
+            };
+          },
+        );
+      this.#setStatus(response, STATUS_HEADER[status]);
+      // The computing request already has its status and headers; it answers the stored body like the rest.
+      return ran ? bodyOf(value) : replayResponse(value, response, adapter);
     } catch (error) {
       if (
-        error instanceof NotMemoizableError ||
-        (error instanceof MemoLockRemoteComputationError && error.remote.name === NOT_MEMOIZABLE)
+        error instanceof NotShareableError ||
+        (error instanceof MemoLockRemoteComputationError && error.remote.name === NOT_SHAREABLE)
       ) {
-        this.#streaming.add(handler);
-        this.#setStatus(response, 'bypass');
-        // The computing request answers with its own stream; any other runs the handler for itself.
-        return error instanceof NotMemoizableError && ran
+        if (!this.#notShared.has(plan)) {
+          this.#notShared.add(plan);
+          this.#logger.warn(Messages.notShared(describePair(plan), error.message));
+        }
+        this.#setStatus(response, STATUS_HEADER.bypass);
+        // The computing request answers with its own response; any other runs the handler for itself.
+        return error instanceof NotShareableError && ran
           ? error.value
           : lastValueFrom(next.handle(), { defaultValue: undefined });
       }
-      if (error instanceof MemoLockRemoteComputationError && typeof error.remote.status === 'number') {
-        // An HttpException in another process: answer alike.
-        throw new HttpException(error.remote.response ?? error.remote.message, error.remote.status, {
-          cause: error,
-        });
-      }
-      throw error;
+      recorder?.freeze(); // the handler may run on; what this answer sets is not its response
+      const answer = answerFailure(error);
+      const forwarded = ran ? 'fwd=uri-miss' : 'fwd=uri-miss; collapsed';
+      this.#setStatus(response, `${CACHE_STATUS_NAME}; ${forwarded}; detail=${answer.detail}`);
+      for (const [name, value] of Object.entries(answer.headers)) adapter.setHeader(response, name, value);
+      throw answer.error;
     }
   }
 
-  #setStatus(response: unknown, status: MemoLockStatus | 'bypass'): void {
-    this.adapterHost.httpAdapter?.setHeader(response, 'Cache-Status', STATUS_HEADER[status]);
+  #plan(type: AnyClass, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
+    const known = this.registry.route(type, name);
+    if (known) return known;
+    let plans = this.#latePlans.get(type);
+    if (!plans) this.#latePlans.set(type, (plans = new Map()));
+    let plan = plans.get(name);
+    if (!plan) {
+      plan = planRoute({ type, name, options });
+      plans.set(name, plan);
+      if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
+    }
+    return plan;
+  }
+
+  #setStatus(response: unknown, value: string): void {
+    this.adapterHost.httpAdapter?.setHeader(response, 'Cache-Status', value);
   }
 }

@@ -24,10 +24,31 @@ export const Messages = {
     `The value computed for ${where(tag, id)} is ${bytes} bytes once serialized, over maxValueBytes (${max}): it was neither stored nor published.`,
   redisFailed: (tag: string, id: string, reason: string) =>
     `Redis failed while serving ${where(tag, id)}: ${reason}`,
+  redisFailedForTag: (tag: string, reason: string) =>
+    `Redis failed while dropping every value of tag "${tag}": ${reason}`,
   redisCommandTimeout: (command: string, ms: number) => `Redis did not answer ${command} within ${ms} ms.`,
   redisNotConnected: (status: string) => `the Redis connection is ${status}.`,
   notAString: (key: string) =>
     `the key "${key}" holds something other than a string, which is not overwritten`,
+  cannotIdentify: (path: string, what: string) =>
+    `Cannot derive a resource id from ${path}: it is ${what}, which has no identity MemoLock can encode; give @MemoLocked a key function.`,
+  decoratedTwice: (where: string) => `@MemoLocked on ${where}: the method is decorated twice.`,
+  notAsync: (where: string, returned: string) =>
+    `@MemoLocked on ${where}: a provider method must return a Promise (declare it async); it ${returned}.`,
+  tagShared: (tag: string, pairs: string[]) =>
+    `@MemoLocked tag "${tag}" is used by ${pairs.join(', ')}: their calls could share cache entries. Give each its own tag, its own key, or declare shared: true on each if they really are one resource.`,
+  noModule: (where: string) =>
+    `@MemoLocked on ${where} is not memoized: no MemoLockModule is initialized in this process. Import MemoLockModule.forRoot() in your application module (with redis: 'memory' in unit tests).`,
+  notManaged: (where: string) =>
+    `@MemoLocked on ${where} is not memoized for this call: the instance is not one MemoLock found at startup (created with new, request-scoped, or called before MemoLockModule initialized).`,
+  requestScoped: (where: string) =>
+    `@MemoLocked on ${where} is ignored: the provider is request-scoped. Move the method to a singleton provider.`,
+  routeBypassed: (where: string, reason: string) =>
+    `@MemoLocked on ${where} is bypassed: ${reason}. Every request runs the handler.`,
+  notShared: (where: string, reason: string) =>
+    `@MemoLocked on ${where}: ${reason}; this handler is not memoized from now on.`,
+  unknownBinding: (where: string) =>
+    `No @MemoLocked method ${where} in this application (a provider or controller of it, decorated).`,
   remoteFailure: (tag: string, id: string, message: string) =>
     `The computation of ${where(tag, id)} failed in another process: ${message}`,
   illFormed: (what: string) =>

@@ -1,9 +1,16 @@
-import { type BeforeApplicationShutdown, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Module,
+  type NestModule,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, ModuleRef } from '@nestjs/core';
 import { MemoLockEngine } from './engine/memolock-engine.interface';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
-import { MemoLockExplorer } from './memolock.explorer';
+import { MemoLockCoreModule } from './memolock-core.module';
 import { MemoLockInterceptor } from './memolock.interceptor';
+import { moveSerializersInside } from './memolock-serializer-order';
 import { ConfigurableMemoLockModule } from './memolock.module-definition';
 import { closeConnection, type MemoLockConnection, memoLockProviders } from './memolock.providers';
 import { MemoLockService } from './memolock.service';
@@ -25,11 +32,10 @@ import { MemoLockService } from './memolock.service';
  * })
  */
 @Module({
-  imports: [DiscoveryModule],
+  imports: [MemoLockCoreModule],
   providers: [
     ...memoLockProviders,
     MemoLockService,
-    MemoLockExplorer,
     MemoLockInterceptor,
     { provide: APP_INTERCEPTOR, useExisting: MemoLockInterceptor },
   ],
@@ -37,13 +43,20 @@ import { MemoLockService } from './memolock.service';
 })
 export class MemoLockModule
   extends ConfigurableMemoLockModule
-  implements BeforeApplicationShutdown, OnApplicationShutdown
+  implements NestModule, BeforeApplicationShutdown, OnApplicationShutdown
 {
   constructor(
     @Inject(MemoLockEngine) private readonly engine: MemoLockEngine,
     @Inject(MEMOLOCK_CONNECTION) private readonly connection: MemoLockConnection,
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
+    @Inject(MemoLockInterceptor) private readonly interceptor: MemoLockInterceptor,
   ) {
     super();
+  }
+
+  /** Runs after `app.useGlobalInterceptors()` and before Nest registers routes: see memolock-serializer-order.ts. */
+  configure(): void {
+    moveSerializersInside(this.moduleRef, this.interceptor);
   }
 
   /** Pending calls reject with `MemoLockClosedError` before the HTTP server waits for their requests. */

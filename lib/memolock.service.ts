@@ -10,6 +10,27 @@ import { Messages } from './memolock.messages';
 import type { MemoLockedOptions } from './memo-locked.decorator';
 import { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
 import type { MemoLockModuleOptions } from './memolock-module-options.interface';
+import { hostnameOf, httpId } from './memolock-identity';
+import { type AnyClass, MemoLockRegistry } from './memolock.registry';
+
+/** A class, abstract or not, whose instances have the method `K`. */
+type ClassOf<T> = abstract new (...args: any[]) => T;
+/** The names of `T`'s methods. */
+export type MethodName<T> = {
+  [K in keyof T]: T[K] extends (...args: any[]) => unknown ? K : never;
+}[keyof T] &
+  string;
+type ArgumentsOf<T, K extends keyof T> = T[K] extends (...args: infer A) => unknown ? A : never;
+
+/** A request as a client sends it, to drop the entry of a memoized route. */
+export interface RouteRequest {
+  /** The `Host` the client asked for (a port, if any, is ignored, as Nest's host matching does). */
+  host: string;
+  /** The path and query, e.g. `/items/42?q=x`. */
+  url: string;
+  /** The values of the route's `vary` headers, when it has some. */
+  headers?: Record<string, string | string[] | undefined>;
+}
 
 /** Options of `MemoLockService.memoLock()`: those of the engine, with `lockTimeout` defaulting to the module's. */
 export type MemoLockServiceOptions = Partial<MemoLockOptions>;
@@ -29,6 +50,7 @@ export class MemoLockService {
   constructor(
     @Inject(MemoLockEngine) readonly engine: MemoLockEngine,
     @Inject(MEMOLOCK_MODULE_OPTIONS) private readonly options: MemoLockModuleOptions,
+    @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
   ) {
     if (options.lockTimeout !== undefined) assertDuration('lockTimeout', options.lockTimeout);
   }
@@ -68,5 +90,74 @@ export class MemoLockService {
       this.#decorated.set(options, handle);
     }
     return handle;
+  }
+
+  /**
+   * Drops the entry of one call of a `@MemoLocked` provider method, with the arguments of the call: the id
+   * is derived exactly as for the call itself, so nobody needs to know its format.
+   *
+   * @example
+   * await memoLock.invalidate(LikesService, 'likesOf', 'kristoff'); // drops likes:kristoff
+   */
+  async invalidate<T, K extends MethodName<T>>(
+    type: ClassOf<T>,
+    method: K,
+    ...args: ArgumentsOf<T, K>
+  ): Promise<void> {
+    const entry = this.registry.provider(type, method);
+    if (!entry) {
+      throw new MemoLockArgumentError('method', Messages.unknownBinding(`${type.name}.${method}`));
+    }
+    await entry.memoized.invalidate(entry.instance, args);
+  }
+
+  /**
+   * Drops the memoized response of a route for one request, given as the client sends it.
+   *
+   * @example
+   * await memoLock.invalidateRoute(ItemsController, 'item', { host: 'acme.example.com', url: '/items/42' });
+   */
+  async invalidateRoute<T, K extends MethodName<T>>(
+    type: ClassOf<T>,
+    handler: K,
+    request: RouteRequest,
+  ): Promise<void> {
+    const plan = this.registry.route(type, handler);
+    if (!plan) throw new MemoLockArgumentError('handler', Messages.unknownBinding(`${type.name}.${handler}`));
+    if (plan.options.key) {
+      throw new MemoLockArgumentError(
+        'handler',
+        `${type.name}.${handler} has its own key: drop its entries with memoLock('${plan.options.tag}').invalidate(id).`,
+      );
+    }
+    const headers = request.headers ?? {};
+    const lowered = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const vary = (plan.options.vary ?? []).map((name) => [name, lowered[name]] as const);
+    const id = httpId({ hostname: hostnameOf(request.host), url: request.url, vary });
+    await this.handleFor(plan.options).invalidate(id);
+  }
+
+  /**
+   * Drops every value of a tag (by SCAN on every master, never KEYS), or of the tag of a decorated method
+   * or handler. Resolves with how many values were dropped.
+   *
+   * @example
+   * await memoLock.invalidateAll('likes');
+   * await memoLock.invalidateAll(LikesService, 'likesOf');
+   */
+  invalidateAll(tag: string): Promise<number>;
+  invalidateAll<T, K extends MethodName<T>>(type: ClassOf<T>, method: K): Promise<number>;
+  invalidateAll(tagOrType: string | AnyClass, method?: string): Promise<number> {
+    if (typeof tagOrType === 'string') {
+      // The lease never matters to invalidation; a handle needs one.
+      return this.engine.memoLock(tagOrType, { lockTimeout: 1_000 }).invalidateAll();
+    }
+    const decorated = this.registry.provider(tagOrType, method!) ?? this.registry.route(tagOrType, method!);
+    if (!decorated) {
+      return Promise.reject(
+        new MemoLockArgumentError('method', Messages.unknownBinding(`${tagOrType.name}.${method}`)),
+      );
+    }
+    return this.handleFor(decorated.options).invalidateAll();
   }
 }

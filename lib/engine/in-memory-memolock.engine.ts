@@ -111,6 +111,15 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     this.#delete(`${tag.tag}:${id}`);
   }
 
+  /** @internal */
+  async invalidateAll(tag: ResolvedTagOptions): Promise<number> {
+    if (this.#closed) throw new MemoLockClosedError(Messages.closed());
+    const prefix = `${tag.tag}:`;
+    const keys = [...this.#entries.keys()].filter((key) => key.startsWith(prefix));
+    for (const key of keys) this.#delete(key);
+    return keys.length;
+  }
+
   /** Rejects pending calls with `MemoLockClosedError` and drops every value and timer. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -134,6 +134,16 @@ export interface MemoLockHandle<T = unknown> {
 
   /** Drops the cached value of `id`; the next call computes it again. */
   invalidate(id: string): Promise<void>;
+
+  /**
+   * Drops every cached value of the tag (`T:*`), on every master of a cluster, with SCAN (never KEYS, which
+   * would block Redis). Resolves with how many values were dropped. A computation already under way still
+   * stores its value afterwards, as after {@link invalidate}.
+   *
+   * @example
+   * await likes.invalidateAll(); // every likes:* value is gone; the next call of each id computes again
+   */
+  invalidateAll(): Promise<number>;
 }
 
 /**

@@ -47,6 +47,7 @@ export interface MemoLockBackend {
     withStatus: boolean,
   ): Promise<unknown>;
   invalidate(tag: ResolvedTagOptions, id: string): Promise<void>;
+  invalidateAll(tag: ResolvedTagOptions): Promise<number>;
 }
 
 export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
@@ -105,6 +106,10 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
   async invalidate(id: string): Promise<void> {
     assertId(id);
     await this.#backend.invalidate(this.#options, id);
+  }
+
+  invalidateAll(): Promise<number> {
+    return this.#backend.invalidateAll(this.#options);
   }
 
   /** Validates the call (a bad argument rejects, and reaches no engine), then hands it over. */

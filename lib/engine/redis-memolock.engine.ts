@@ -10,6 +10,7 @@ import {
   type MemoLockLogger,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
+import { deleteTagValues } from './invalidate-all';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { NotificationHub } from './notification-hub';
 import { RedisLink } from './redis-call';
@@ -139,6 +140,20 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       throw new MemoLockRedisError(Messages.redisFailed(tag.tag, id, (error as Error).message), {
         tag: tag.tag,
         id,
+        cause: error,
+      });
+    }
+  }
+
+  /** @internal */
+  async invalidateAll(tag: ResolvedTagOptions): Promise<number> {
+    if (this.#closed) throw new MemoLockClosedError(Messages.closed());
+    try {
+      return await deleteTagValues(this.#link, tag.tag);
+    } catch (error) {
+      // Always an error, as for invalidate(): a partly done invalidation must not pass for a done one.
+      throw new MemoLockRedisError(Messages.redisFailedForTag(tag.tag, (error as Error).message), {
+        tag: tag.tag,
         cause: error,
       });
     }

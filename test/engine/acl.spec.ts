@@ -29,6 +29,7 @@ describe('an ACL user limited to one tag', () => {
         '+mget',
         '+set',
         '+del',
+        '+scan',
         '+pttl',
         '+pexpire',
         '+publish',
@@ -85,6 +86,10 @@ describe('an ACL user limited to one tag', () => {
       ),
     ).toEqual(['v', 'k2']);
     await likes.invalidate('k');
+    // invalidateAll needs SCAN (on keys ~likes:* only, so its MATCH never reaches another tag's keys).
+    await likes.getResource('kept', 5_000, async () => ({ value: 'old', ttl: 60_000 }));
+    expect(await likes.invalidateAll()).toBeGreaterThanOrEqual(1);
+    expect(await likes.getResource('kept', 5_000, async () => ({ value: 'new', ttl: 60_000 }))).toBe('new');
 
     const failing = likes.getResource('f', 5_000, async () => {
       await sleep(200);

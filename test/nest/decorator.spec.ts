@@ -5,7 +5,6 @@
 import { Injectable, Module, Scope } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { MemoLockArgumentError, MemoLocked, MemoLockModule } from '../../lib';
-import { deriveId, stableStringify } from '../../lib/memolock-key';
 
 function defineWith(decorator: MethodDecorator) {
   class Target {
@@ -110,30 +109,5 @@ describe('the explorer', () => {
       /@MemoLocked on PerRequest\.value is ignored: the provider is request-scoped/,
     );
     await app.close();
-  });
-});
-
-describe('derived keys', () => {
-  it('keeps a lone string or number argument as it is', () => {
-    expect(deriveId(['kristoff'])).toBe('kristoff');
-    expect(deriveId([42])).toBe('42');
-  });
-
-  it('serializes other arguments with sorted object keys', () => {
-    expect(deriveId([{ b: 1, a: [1, 'x', null] }, true])).toBe('[{"a":[1,"x",null],"b":1},true]');
-    expect(deriveId([{ a: 1, b: 2 }])).toBe(deriveId([{ b: 2, a: 1 }]));
-    expect(deriveId([])).toBe('[]');
-    expect(stableStringify(new Date('2024-01-01T00:00:00Z'))).toBe('Date(2024-01-01T00:00:00.000Z)');
-    expect(stableStringify(10n)).toBe('10n');
-  });
-
-  it('hashes long ids', () => {
-    const id = deriveId(['x'.repeat(500)]);
-    expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(deriveId(['x'.repeat(500)])).toBe(id);
-  });
-
-  it('refuses arguments it cannot serialize, asking for a key function', () => {
-    expect(() => deriveId([() => 1])).toThrow(/give @MemoLocked a key function/);
   });
 });

@@ -130,20 +130,19 @@ describe('MemoLockModule', () => {
     await client.quit();
   });
 
-  it('rejects a pending waiter with MemoLockClosedError on app.close(), and the HTTP request gets an error answer', async () => {
+  it('rejects a pending waiter with MemoLockClosedError on app.close(), and the HTTP request answers 503', async () => {
     const http = await startApp(forRoot({ redis: redis.url }), 'express');
-    await admin.set(
-      'items/lock:ItemsController.item:{"params":{"id":"pending"},"query":{}}',
-      'elsewhere',
-      'PX',
-      20_000,
-    );
+    await admin.set('items/lock:127.0.0.1/items/pending?', 'elsewhere', 'PX', 20_000);
     const pending = http.get('/items/pending');
     await sleep(300);
     const started = Date.now();
     await http.close();
     const response = await pending;
-    expect(response.status).toBe(500);
+    expect(response).toMatchObject({
+      status: 503,
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; collapsed; detail=closed',
+      body: { statusCode: 503, message: 'The server is shutting down.' },
+    });
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 

@@ -1,0 +1,66 @@
+/**
+ * Dropping every value of a tag (`T:*`) from Redis: SCAN (never KEYS, which blocks the server for as long
+ * as it takes) over every master, deleting what each batch found. Locks (`T/lock:I`) and channels are left
+ * alone: a computation under way still stores its value, as after `invalidate(id)`.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { Messages } from '../memolock.messages';
+import { type RedisLink, RedisUnavailableError, withDeadline } from './redis-call';
+
+/** Keys asked for per SCAN call: large enough to be quick, small enough to keep each call short. */
+const SCAN_COUNT = 1_000;
+
+/**
+ * The SCAN pattern of a tag's values. Tags cannot hold `* ? [ ]` but may hold `\`, which SCAN's glob would
+ * read as an escape: escape every special character so the pattern matches the tag literally.
+ */
+export function valuePattern(tag: string): string {
+  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}:*`;
+}
+
+/** Deletes every key matching the tag's value pattern on every master; resolves with how many it deleted. */
+export async function deleteTagValues(link: RedisLink, tag: string): Promise<number> {
+  const client: Redis | Cluster = link.client;
+  const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
+  const counts = await Promise.all(nodes.map((node) => deleteOnNode(link, node, tag)));
+  return counts.reduce((sum, n) => sum + n, 0);
+}
+
+/** One command on one node, bounded like every engine command (a cluster's nodes are not the link's client). */
+function callNode<T>(link: RedisLink, node: Redis, command: string, send: () => Promise<T>): Promise<T> {
+  if ((node as unknown) === link.client) return link.call(command, send);
+  if (node.status !== 'ready' && node.status !== 'connect' && node.status !== 'wait') {
+    return Promise.reject(new RedisUnavailableError(Messages.redisNotConnected(node.status)));
+  }
+  return withDeadline(send(), link.commandTimeout, command, link.state);
+}
+
+async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<number> {
+  const pattern = valuePattern(tag);
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await callNode(link, node, 'SCAN', () =>
+      node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT),
+    );
+    cursor = next;
+    if (keys.length > 0) deleted += await deleteKeys(link, node, keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/**
+ * One DEL per key in a pipeline: on a cluster node a multi-key DEL is refused when its keys hash to
+ * different slots, even slots that node owns.
+ */
+async function deleteKeys(link: RedisLink, node: Redis, keys: string[]): Promise<number> {
+  const pipeline = node.pipeline();
+  for (const key of keys) pipeline.del(key);
+  const replies = await callNode(link, node, 'DEL', () => pipeline.exec());
+  let deleted = 0;
+  for (const [error, count] of replies ?? []) {
+    if (error) throw error;
+    deleted += Number(count);
+  }
+  return deleted;
+}

@@ -1,0 +1,116 @@
+/**
+ * A memoized HTTP response is the whole response, as the handler made it: its status (`@HttpCode`, or
+ * `res.status()` in passthrough mode), the headers the handler set (`Content-Type`, `ETag`, ...) and its
+ * body. Hits and waiters replay it; the computing request keeps its own. A response that sets a cookie or
+ * answers with a stream is never shared.
+ */
+import { StreamableFile } from '@nestjs/common';
+import type { HttpServer } from '@nestjs/common';
+
+/** What is stored under `T:I` for a route (JSON by default). */
+export interface MemoizedResponse {
+  status: number;
+  /** Headers the handler set, lower-case names. */
+  headers?: Record<string, string | number | string[]>;
+  /** The body; absent when the handler answered `undefined`. */
+  body?: unknown;
+  /** A `Buffer` body, base64-encoded. */
+  base64?: string;
+}
+
+/** The handler's response cannot be shared; `value` is what it answered, for the request that computed it. */
+export class NotShareableError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly value: unknown,
+  ) {
+    super(reason);
+    this.name = NOT_SHAREABLE;
+  }
+}
+/** The name other processes read in the failure notice. */
+export const NOT_SHAREABLE = 'MemoLockNotMemoizableError';
+
+/** Headers that belong to one connection or one message, never replayed; `cache-status` is ours. */
+const NEVER_REPLAYED = new Set([
+  'cache-status',
+  'connection',
+  'content-length',
+  'date',
+  'keep-alive',
+  'transfer-encoding',
+]);
+
+interface HttpResponse {
+  statusCode?: number;
+  getHeaders?: () => Record<string, unknown>;
+}
+
+/** The response's headers as they are now (Express's `res` and Fastify's `reply` both have `getHeaders`). */
+export function headersOf(response: unknown): Record<string, unknown> {
+  return { ...((response as HttpResponse).getHeaders?.() ?? {}) };
+}
+
+/**
+ * Records the response one handler makes. Created just before the handler runs (what was set before is
+ * Nest's or middleware's, set again on every request); `capture` takes what the handler changed since.
+ */
+export class ResponseRecorder {
+  readonly #response: unknown;
+  readonly #before: Record<string, unknown>;
+  #frozen: { status: number; headers: Record<string, unknown> } | undefined;
+
+  constructor(response: unknown) {
+    this.#response = response;
+    this.#before = headersOf(response);
+  }
+
+  /**
+   * This request is being answered without the value (its caller's timeout) while the handler runs on:
+   * the answer's own status and headers must not be taken for the handler's, so keep what it set so far.
+   */
+  freeze(): void {
+    this.#frozen ??= this.#now();
+  }
+
+  /** The whole response the handler made, or `NotShareableError` when it cannot be shared. */
+  capture(body: unknown): MemoizedResponse {
+    if (body instanceof StreamableFile || typeof (body as { pipe?: unknown })?.pipe === 'function') {
+      throw new NotShareableError('the handler answered with a stream, which cannot be shared', body);
+    }
+    const { status, headers: after } = this.#frozen ?? this.#now();
+    if (after['set-cookie'] !== undefined && !same(after['set-cookie'], this.#before['set-cookie'])) {
+      throw new NotShareableError('the handler set a cookie (Set-Cookie), which is never shared', body);
+    }
+    const headers: Record<string, string | number | string[]> = {};
+    for (const [name, value] of Object.entries(after)) {
+      if (NEVER_REPLAYED.has(name) || name === 'set-cookie' || value === undefined) continue;
+      if (!same(value, this.#before[name])) headers[name] = value as string | number | string[];
+    }
+    const memoized: MemoizedResponse = { status };
+    if (Object.keys(headers).length > 0) memoized.headers = headers;
+    if (Buffer.isBuffer(body)) memoized.base64 = body.toString('base64');
+    else if (body !== undefined) memoized.body = body;
+    return memoized;
+  }
+
+  #now() {
+    return { status: (this.#response as HttpResponse).statusCode ?? 200, headers: headersOf(this.#response) };
+  }
+}
+
+/** Sets the memoized status and headers on this request's response, and returns the body to answer with. */
+export function replayResponse(memoized: MemoizedResponse, response: unknown, adapter: HttpServer): unknown {
+  adapter.status(response, memoized.status);
+  for (const [name, value] of Object.entries(memoized.headers ?? {}))
+    adapter.setHeader(response, name, value as string);
+  return bodyOf(memoized);
+}
+
+export function bodyOf(memoized: MemoizedResponse): unknown {
+  return memoized.base64 !== undefined ? Buffer.from(memoized.base64, 'base64') : memoized.body;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return a === b || (Array.isArray(a) && Array.isArray(b) && a.join('\n') === b.join('\n'));
+}

@@ -1,0 +1,196 @@
+/**
+ * SPEC §5, HTTP identity (issue 8, problem 1): a memoized route's default id covers the host (and so host
+ * params), the path (and so params), the query and the `vary` headers; a handler that reads request data
+ * the id does not cover, or writes the response itself, is bypassed with a startup warning naming it. Two
+ * app instances share one real Redis, on Express and on Fastify.
+ */
+import {
+  Controller,
+  createParamDecorator,
+  type DynamicModule,
+  Get,
+  Headers,
+  HostParam,
+  Ip,
+  Module,
+  Param,
+  Req,
+  Res,
+} from '@nestjs/common';
+import { MemoLocked, MemoLockModule } from '../../lib';
+import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
+import { startRedis, type TestRedis } from '../support/redis-server';
+
+jest.setTimeout(30_000);
+
+const runs = new Map<string, number>();
+const ran = (name: string) => runs.set(name, (runs.get(name) ?? 0) + 1);
+
+const Tenant = createParamDecorator((_data, ctx) => ctx.switchToHttp().getRequest().headers['x-tenant']);
+
+@Controller({ host: ':tenant.example.com', path: 'tenant' })
+class TenantController {
+  @Get('home')
+  @MemoLocked('tenant-home', 60_000, 5_000)
+  home(@HostParam('tenant') tenant: string) {
+    ran(`home:${tenant}`);
+    return { tenant };
+  }
+}
+
+@Controller('lang')
+class LanguageController {
+  @Get('unvaried/:id')
+  @MemoLocked('lang-unvaried', 60_000, 5_000)
+  unvaried(@Param('id') id: string, @Headers('accept-language') lang: string) {
+    ran(`unvaried:${id}:${lang}`);
+    return { id, lang };
+  }
+
+  @Get('varied/:id')
+  @MemoLocked({ tag: 'lang-varied', ttl: 60_000, timeout: 5_000, vary: ['Accept-Language'] })
+  varied(@Param('id') id: string, @Headers('accept-language') lang: string) {
+    ran(`varied:${id}:${lang}`);
+    return { id, lang };
+  }
+
+  @Get('request')
+  @MemoLocked('lang-request', 60_000, 5_000)
+  request(@Req() req: { headers: Record<string, string> }) {
+    return { lang: req.headers['accept-language'] };
+  }
+
+  @Get('ip')
+  @MemoLocked('lang-ip', 60_000, 5_000)
+  ip(@Ip() ip: string) {
+    return { ip };
+  }
+
+  @Get('custom')
+  @MemoLocked('lang-custom', 60_000, 5_000)
+  custom(@Tenant() tenant: string) {
+    ran(`custom:${tenant}`);
+    return { tenant };
+  }
+
+  @Get('keyed')
+  @MemoLocked({
+    tag: 'lang-keyed',
+    ttl: 60_000,
+    timeout: 5_000,
+    key: (_ctx, req: { headers: Record<string, string> }) => `tenant-${req.headers['x-tenant']}`,
+  })
+  keyed(@Tenant() tenant: string) {
+    ran(`keyed:${tenant}`);
+    return { tenant };
+  }
+
+  @Get('raw')
+  @MemoLocked('lang-raw', 60_000, 5_000)
+  raw(@Res() res: { send?: (b: string) => void; status?: unknown }) {
+    ran('raw');
+    // Express's res.send and Fastify's reply.send both take a string.
+    res.send!('written by hand');
+  }
+}
+
+@Module({ controllers: [TenantController, LanguageController] })
+class IdentityFeatureModule {}
+
+const appModule = (url: string): DynamicModule => ({
+  module: class IdentityAppModule {},
+  imports: [MemoLockModule.forRoot({ redis: url }), IdentityFeatureModule],
+});
+
+describe.each<Platform>(['express', 'fastify'])('HTTP resource identity (%s)', (platform) => {
+  let redis: TestRedis;
+  let a: HttpApp;
+  let b: HttpApp;
+  const logger = recordingLogger();
+
+  beforeAll(async () => {
+    runs.clear();
+    redis = await startRedis();
+    a = await startApp(appModule(redis.url), platform, { logger });
+    b = await startApp(appModule(redis.url), platform, { logger });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await redis.stop();
+  });
+
+  it('gives each tenant of a host-scoped controller its own entry', async () => {
+    const acme = await a.get('/tenant/home', { host: 'acme.example.com' });
+    const globex = await b.get('/tenant/home', { host: 'globex.example.com' });
+    const acmeAgain = await b.get('/tenant/home', { host: 'acme.example.com:8080' });
+    expect(acme).toMatchObject({ status: 200, body: { tenant: 'acme' } });
+    expect(globex).toMatchObject({
+      status: 200,
+      body: { tenant: 'globex' },
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; stored',
+    });
+    expect(acmeAgain).toMatchObject({ body: { tenant: 'acme' }, cacheStatus: 'nestjs-memolock; hit' });
+    expect([runs.get('home:acme'), runs.get('home:globex')]).toEqual([1, 1]);
+    expect(await redis.client().exists('tenant-home:globex.example.com/tenant/home?')).toBe(1);
+  });
+
+  it('bypasses a handler reading a header it does not vary on, and warns at startup', async () => {
+    const en = await a.get('/lang/unvaried/1', { 'accept-language': 'en' });
+    const fr = await b.get('/lang/unvaried/1', { 'accept-language': 'fr-FR' });
+    expect(en.body).toEqual({ id: '1', lang: 'en' });
+    expect(fr).toMatchObject({
+      body: { id: '1', lang: 'fr-FR' },
+      cacheStatus: 'nestjs-memolock; fwd=bypass',
+    });
+    expect(logger.warnings.join('\n')).toContain(
+      "@MemoLocked on LanguageController.unvaried is bypassed: it reads @Headers('accept-language') (add it to vary)",
+    );
+  });
+
+  it('memoizes per value of the vary headers', async () => {
+    const en = await a.get('/lang/varied/1', { 'accept-language': 'en' });
+    const fr = await b.get('/lang/varied/1', { 'accept-language': 'fr-FR' });
+    const enAgain = await b.get('/lang/varied/1', { 'accept-language': 'en' });
+    expect([en.body.lang, fr.body.lang, enAgain.body.lang]).toEqual(['en', 'fr-FR', 'en']);
+    expect(enAgain.cacheStatus).toBe('nestjs-memolock; hit');
+    expect(fr.cacheStatus).toBe('nestjs-memolock; fwd=uri-miss; stored');
+    expect([runs.get('varied:1:en'), runs.get('varied:1:fr-FR')]).toEqual([1, 1]);
+  });
+
+  it.each([
+    ['request', '@Req()'],
+    ['ip', '@Ip()'],
+    ['custom', 'a custom parameter decorator'],
+  ])('bypasses /lang/%s, which reads %s, with a startup warning naming it', async (route, what) => {
+    expect(logger.warnings.join('\n')).toMatch(
+      new RegExp(
+        `@MemoLocked on LanguageController\\.${route} is bypassed: it reads ${what.replace(/[()]/g, '\\$&')}`,
+      ),
+    );
+    const answer = await a.get(`/lang/${route}`, { 'x-tenant': 'acme' });
+    expect(answer.cacheStatus).toBe('nestjs-memolock; fwd=bypass');
+  });
+
+  it('serves two tenants of a custom decorator apart: bypassed without key, memoized per key with one', async () => {
+    const acme = await a.get('/lang/custom', { 'x-tenant': 'acme' });
+    const globex = await b.get('/lang/custom', { 'x-tenant': 'globex' });
+    expect([acme.body.tenant, globex.body.tenant]).toEqual(['acme', 'globex']);
+    await a.get('/lang/keyed', { 'x-tenant': 'acme' });
+    const keyedAcme = await b.get('/lang/keyed', { 'x-tenant': 'acme' });
+    const keyedGlobex = await b.get('/lang/keyed', { 'x-tenant': 'globex' });
+    expect(keyedAcme).toMatchObject({ cacheStatus: 'nestjs-memolock; hit', body: { tenant: 'acme' } });
+    expect(keyedGlobex.body).toEqual({ tenant: 'globex' });
+  });
+
+  it('bypasses a @Res() handler from startup on, without an error per request', async () => {
+    expect(logger.warnings.join('\n')).toContain(
+      '@MemoLocked on LanguageController.raw is bypassed: it writes the response itself with @Res()',
+    );
+    const first = await a.get('/lang/raw');
+    const second = await a.get('/lang/raw');
+    expect([first.text, second.text]).toEqual(['written by hand', 'written by hand']);
+    expect(runs.get('raw')).toBe(2);
+    expect(logger.errors.filter((e) => e.includes('MemoLock'))).toEqual([]);
+  });
+});
