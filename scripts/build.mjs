@@ -15,7 +15,8 @@
  */
 import { rm, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -42,6 +43,29 @@ const duplicateGuard = (self) => `
     );
 }`;
 
+/**
+ * Node's ES module resolver wants the file extension in a deep import of a package that has no exports map
+ * (`@nestjs/common/constants` must be `@nestjs/common/constants.js` with Nest 10 and 11), where require()
+ * finds the file either way; Nest 12's exports map takes both (`./*` and `./*.js`). So both bundles name the
+ * file, as resolved here against the installed package; the build fails when it does not resolve.
+ */
+const requireFromRoot = createRequire(join(root, 'package.json'));
+const deepImportsWithExtension = {
+  name: 'deep-imports-with-extension',
+  setup(builder) {
+    builder.onResolve({ filter: /^(?:@[^/]+\/[^/]+|[^@./][^/:]*)\/./ }, ({ path: specifier }) => {
+      if (/\.[cm]?js$/.test(specifier)) return { path: specifier, external: true };
+      const file = requireFromRoot.resolve(specifier);
+      const tail = specifier.split('/').join(sep);
+      for (const suffix of ['.js', '/index.js']) {
+        if (file.endsWith(tail + suffix.split('/').join(sep)))
+          return { path: specifier + suffix, external: true };
+      }
+      throw new Error(`cannot name the file of the deep import ${specifier} (resolved to ${file})`);
+    });
+  },
+};
+
 /** Fails the build on code that would only break at run time in one of the two formats. */
 function checkFormat(format, code) {
   const forbidden =
@@ -67,6 +91,7 @@ async function bundle(format, outfile, self) {
     packages: 'external',
     sourcemap: true,
     sourcesContent: true,
+    plugins: [deepImportsWithExtension],
     footer: { js: duplicateGuard(self) },
     logLevel: 'silent',
   });
