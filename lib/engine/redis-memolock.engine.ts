@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
 import { Coalescer } from './coalescer';
@@ -11,6 +11,7 @@ import {
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { deleteTagValues } from './invalidate-all';
+import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { NotificationHub } from './notification-hub';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
@@ -23,9 +24,9 @@ import { ValueReader } from './value-reader';
 export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
   /**
    * The connection for GET/SET/PUBLISH. The engine duplicates it once for its subscriber connection, which
-   * it owns and closes; the client itself stays yours and is never closed by the engine.
+   * it owns and closes; the client itself stays yours and is never closed by the engine. ioredis 5 or 6.
    */
-  client: Redis | Cluster;
+  client: IoRedisClient;
   /**
    * The longest the engine waits for one Redis command before it treats Redis as unavailable (ms). Bounds
    * every wait even on a client whose own retries would hold a command for a minute. Default 1000.
@@ -84,8 +85,9 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     assertLogger('options.logger', logger);
     this.#defaults = resolveEngineDefaults(options, 'options');
     const state = new ConnectionState(logger);
-    this.#link = new RedisLink(defineMemoLockCommands(options.client), commandTimeout, state);
-    this.#hub = new NotificationHub(options.client, commandTimeout, state);
+    const redis = asIoRedis(options.client);
+    this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
+    this.#hub = new NotificationHub(redis, commandTimeout, state);
     this.#ctx = {
       flights: this.#flights,
       link: this.#link,
