@@ -19,6 +19,7 @@ export { MemoLockEngine } from './engine/memolock-engine.interface';
 export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine/serializer';
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
+export type { IoRedisClient } from './engine/ioredis-client';
 export { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
 export { MemoLockModule } from './memolock.module';
 export { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';

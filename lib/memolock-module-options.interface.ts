@@ -1,4 +1,5 @@
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { IoRedisClient } from './engine/ioredis-client';
 import type { L1Options } from './engine/l1-cache';
 import type { MemoLockBehaviourOptions } from './engine/memolock-engine.interface';
 
@@ -11,9 +12,15 @@ import type { MemoLockBehaviourOptions } from './engine/memolock-engine.interfac
 export interface MemoLockModuleOptions extends MemoLockBehaviourOptions {
   /**
    * Where values live: a Redis URL or ioredis options (the module opens the connection and closes it on
-   * shutdown), an ioredis `Redis`/`Cluster` you own (left open), or `'memory'` for the in-process engine.
+   * shutdown), an ioredis `Redis`/`Cluster` (5 or 6) you own (left open unless `closeClient`), or `'memory'`
+   * for the in-process engine.
    */
-  redis: string | RedisOptions | Redis | Cluster | 'memory';
+  redis: string | RedisOptions | IoRedisClient | 'memory';
+  /**
+   * Close the client given as `redis` on shutdown, as if the module had opened it. For a client created in a
+   * `forRootAsync` factory, which nothing else holds. Default `false`: a client you pass in stays yours.
+   */
+  closeClient?: boolean;
   /** Default lock lease (ms) for every tag; a decorator or `memoLock()` call may override it. */
   lockTimeout?: number;
   /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */

@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
 import { Coalescer } from './coalescer';
@@ -12,6 +12,7 @@ import {
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { deleteTagValues } from './invalidate-all';
 import { InvalidationTracker, tagPrefixes } from './invalidation-tracker';
+import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { L1Cache, type L1Options } from './l1-cache';
 import { NotificationHub } from './notification-hub';
 import { RedisLink } from './redis-call';
@@ -25,9 +26,9 @@ import { ValueReader } from './value-reader';
 export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
   /**
    * The connection for GET/SET/PUBLISH. The engine duplicates it once for its subscriber connection, which
-   * it owns and closes; the client itself stays yours and is never closed by the engine.
+   * it owns and closes; the client itself stays yours and is never closed by the engine. ioredis 5 or 6.
    */
-  client: Redis | Cluster;
+  client: IoRedisClient;
   /**
    * The longest the engine waits for one Redis command before it treats Redis as unavailable (ms). Bounds
    * every wait even on a client whose own retries would hold a command for a minute. Default 1000.
@@ -102,8 +103,9 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     if (options.l1 !== undefined) assertL1Options('options.l1', options.l1);
     this.#defaults = resolveEngineDefaults(options, 'options');
     const state = new ConnectionState(logger);
-    this.#link = new RedisLink(defineMemoLockCommands(options.client), commandTimeout, state);
-    this.#hub = new NotificationHub(options.client, commandTimeout, state);
+    const redis = asIoRedis(options.client);
+    this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
+    this.#hub = new NotificationHub(redis, commandTimeout, state);
     this.#ctx = {
       flights: this.#flights,
       link: this.#link,
@@ -115,7 +117,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       const cache = new L1Cache(options.l1);
       this.#l1 = {
         cache,
-        tracker: new InvalidationTracker(options.client, cache, { commandTimeout, logger }),
+        tracker: new InvalidationTracker(redis, cache, { commandTimeout, logger }),
       };
     }
   }
