@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import type { IoRedisClient } from './engine/ioredis-client';
+import type { L1Options } from './engine/l1-cache';
 import type { MemoLockBehaviourOptions } from './engine/memolock-engine.interface';
 
 /**
@@ -24,4 +25,11 @@ export interface MemoLockModuleOptions extends MemoLockBehaviourOptions {
   lockTimeout?: number;
   /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */
   commandTimeout?: number;
+  /**
+   * The Redis engine's in-process tier (see `RedisMemoLockEngineOptions.l1`); validated and ignored with
+   * `'memory'`, whose values already live in the process.
+   *
+   * @internal Reads do not use the L1 yet.
+   */
+  l1?: L1Options;
 }

@@ -61,6 +61,12 @@ export const Messages = {
   subscriberEnded: () =>
     'The subscriber connection to Redis has ended (its retryStrategy gave up). A new one is opened for the next waiter once Redis answers.',
   subscriberBack: () => 'The subscriber connection to Redis is back.',
+  trackingLost: (reason: string) =>
+    `Redis client tracking for the L1 is off (${reason.replace(/\.$/, '')}). The L1 is emptied and keeps nothing until tracking is back; calls read Redis meanwhile.`,
+  trackingRefused: (reason: string) =>
+    `Redis refused client tracking for the L1 (${reason.replace(/\.$/, '')}): it needs Redis 6 or later and, with ACLs, the CLIENT command. The L1 keeps nothing; calls read Redis.`,
+  trackingBack: () => 'Redis client tracking for the L1 is back.',
+  trackingTopologyChanged: () => 'the masters of the cluster changed',
 };
 
 /** A short, safe description of a value for error messages (never the value itself when it is large). */

@@ -8,6 +8,7 @@ import { asIoRedis, type IoRedisClient } from './engine/ioredis-client';
 import { MemoLockEngine } from './engine/memolock-engine.interface';
 import { closeClient } from './engine/redis-call';
 import { RedisMemoLockEngine } from './engine/redis-memolock.engine';
+import { assertL1Options } from './engine/validation';
 import { MemoLockArgumentError } from './errors';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
 import { Messages } from './memolock.messages';
@@ -79,13 +80,13 @@ export const memoLockProviders: Provider[] = [
   {
     provide: MemoLockEngine,
     useFactory: ({ client }: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
-      const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout } = options;
+      const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout, l1 } = options;
       const behaviour = { serializer, onRedisError, onComputeError, maxValueBytes };
       // Redis unavailable and back, subscriber lost and back: once per change, in the application's log.
       const logger = new Logger('MemoLock');
-      return client
-        ? new RedisMemoLockEngine({ client, commandTimeout, logger, ...behaviour })
-        : new InMemoryMemoLockEngine(behaviour);
+      if (client) return new RedisMemoLockEngine({ client, commandTimeout, logger, l1, ...behaviour });
+      if (l1 !== undefined) assertL1Options('options.l1', l1);
+      return new InMemoryMemoLockEngine(behaviour);
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
   },
