@@ -22,6 +22,7 @@ export { MemoLockEngine } from './engine/memolock-engine.interface';
 export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine/serializer';
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
+export type { IoRedisClient } from './engine/ioredis-client';
 export {
   InMemoryMemoLockEngine,
   type InMemoryMemoLockEngineOptions,

@@ -1,4 +1,6 @@
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { IoRedisClient } from './engine/ioredis-client';
+import type { L1Options } from './engine/l1-cache';
 import type { MemoLockBehaviourOptions, MemoLockFreshnessOptions } from './engine/memolock-engine.interface';
 
 /**
@@ -13,11 +15,24 @@ import type { MemoLockBehaviourOptions, MemoLockFreshnessOptions } from './engin
 export interface MemoLockModuleOptions extends MemoLockBehaviourOptions, MemoLockFreshnessOptions {
   /**
    * Where values live: a Redis URL or ioredis options (the module opens the connection and closes it on
-   * shutdown), an ioredis `Redis`/`Cluster` you own (left open), or `'memory'` for the in-process engine.
+   * shutdown), an ioredis `Redis`/`Cluster` (5 or 6) you own (left open unless `closeClient`), or `'memory'`
+   * for the in-process engine.
    */
-  redis: string | RedisOptions | Redis | Cluster | 'memory';
+  redis: string | RedisOptions | IoRedisClient | 'memory';
+  /**
+   * Close the client given as `redis` on shutdown, as if the module had opened it. For a client created in a
+   * `forRootAsync` factory, which nothing else holds. Default `false`: a client you pass in stays yours.
+   */
+  closeClient?: boolean;
   /** Default lock lease (ms) for every tag; a decorator or `memoLock()` call may override it. */
   lockTimeout?: number;
   /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */
   commandTimeout?: number;
+  /**
+   * The Redis engine's in-process tier (see `RedisMemoLockEngineOptions.l1`); validated and ignored with
+   * `'memory'`, whose values already live in the process.
+   *
+   * @internal Reads do not use the L1 yet.
+   */
+  l1?: L1Options;
 }

@@ -63,8 +63,12 @@ export const Messages = {
   subscriberBack: () => 'The subscriber connection to Redis is back.',
   failSafe: (tag: string, id: string, reason: string, throttle: number) =>
     `The computation of ${where(tag, id)} failed (${reason.replace(/\.$/, '')}): callers get the value at hand instead (fail-safe); the next attempt, fleet-wide, in ${throttle} ms at the earliest.`,
-  refreshFailed: (tag: string, id: string, reason: string) =>
-    `The background refresh of ${where(tag, id)} failed (${reason.replace(/\.$/, '')}): callers keep the value at hand.`,
+  trackingLost: (reason: string) =>
+    `Redis client tracking for the L1 is off (${reason.replace(/\.$/, '')}). The L1 is emptied and keeps nothing until tracking is back; calls read Redis meanwhile.`,
+  trackingRefused: (reason: string) =>
+    `Redis refused client tracking for the L1 (${reason.replace(/\.$/, '')}): it needs Redis 6 or later and, with ACLs, the CLIENT command. The L1 keeps nothing; calls read Redis.`,
+  trackingBack: () => 'Redis client tracking for the L1 is back.',
+  trackingTopologyChanged: () => 'the masters of the cluster changed',
 };
 
 /** A short, safe description of a value for error messages (never the value itself when it is large). */

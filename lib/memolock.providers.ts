@@ -4,9 +4,11 @@
 import { Logger, type Provider } from '@nestjs/common';
 import Redis, { type Cluster, type RedisOptions } from 'ioredis';
 import { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
+import { asIoRedis, type IoRedisClient } from './engine/ioredis-client';
 import { MemoLockEngine } from './engine/memolock-engine.interface';
 import { closeClient } from './engine/redis-call';
 import { RedisMemoLockEngine } from './engine/redis-memolock.engine';
+import { assertL1Options } from './engine/validation';
 import { MemoLockArgumentError } from './errors';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
 import { Messages } from './memolock.messages';
@@ -28,13 +30,22 @@ const OPENED_CONNECTION_DEFAULTS: RedisOptions = {
   connectionName: 'nestjs-memolock',
 };
 
-function isClient(value: unknown): value is Redis | Cluster {
+function isClient(value: unknown): value is IoRedisClient {
   return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function';
 }
 
-export function openConnection(redis: MemoLockModuleOptions['redis']): MemoLockConnection {
+export function openConnection(
+  redis: MemoLockModuleOptions['redis'],
+  closeGivenClient?: MemoLockModuleOptions['closeClient'],
+): MemoLockConnection {
+  if (closeGivenClient !== undefined && typeof closeGivenClient !== 'boolean') {
+    throw new MemoLockArgumentError(
+      'closeClient',
+      Messages.invalidArgument('closeClient', 'expected a boolean', closeGivenClient),
+    );
+  }
   if (redis === 'memory') return { client: undefined, owned: false };
-  if (isClient(redis)) return { client: redis, owned: false };
+  if (isClient(redis)) return { client: asIoRedis(redis), owned: closeGivenClient === true };
   let client: Redis;
   if (typeof redis === 'string' && redis.length > 0) client = new Redis(redis, OPENED_CONNECTION_DEFAULTS);
   else if (typeof redis === 'object' && redis !== null)
@@ -55,7 +66,7 @@ export function openConnection(redis: MemoLockModuleOptions['redis']): MemoLockC
   return { client, owned: true };
 }
 
-/** Closes a connection the module opened; one passed in is left to its owner. */
+/** Closes a connection the module opened (or was given with `closeClient`); others are left to their owner. */
 export async function closeConnection({ client, owned }: MemoLockConnection): Promise<void> {
   if (client && owned) await closeClient(client, CLOSE_TIMEOUT_MS);
 }
@@ -63,19 +74,19 @@ export async function closeConnection({ client, owned }: MemoLockConnection): Pr
 export const memoLockProviders: Provider[] = [
   {
     provide: MEMOLOCK_CONNECTION,
-    useFactory: (options: MemoLockModuleOptions) => openConnection(options.redis),
+    useFactory: (options: MemoLockModuleOptions) => openConnection(options.redis, options.closeClient),
     inject: [MEMOLOCK_MODULE_OPTIONS],
   },
   {
     provide: MemoLockEngine,
     useFactory: ({ client }: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
-      const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout } = options;
+      const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout, l1 } = options;
       const behaviour = { serializer, onRedisError, onComputeError, maxValueBytes };
       // Redis unavailable and back, subscriber lost and back: once per change, in the application's log.
       const logger = new Logger('MemoLock');
-      return client
-        ? new RedisMemoLockEngine({ client, commandTimeout, logger, ...behaviour })
-        : new InMemoryMemoLockEngine({ ...behaviour, logger });
+      if (client) return new RedisMemoLockEngine({ client, commandTimeout, logger, l1, ...behaviour });
+      if (l1 !== undefined) assertL1Options('options.l1', l1);
+      return new InMemoryMemoLockEngine({ ...behaviour, logger });
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
   },

@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
 import { Coalescer } from './coalescer';
@@ -11,22 +11,25 @@ import {
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { deleteTagValues } from './invalidate-all';
+import { InvalidationTracker, tagPrefixes } from './invalidation-tracker';
+import { asIoRedis, type IoRedisClient } from './ioredis-client';
+import { L1Cache, type L1Options } from './l1-cache';
 import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
 import { type FlightContext, RedisFlight } from './redis-flight';
 import { resolveEngineDefaults, type ResolvedTagOptions, resolveTagOptions } from './resource-codec';
-import { assertDuration, assertLogger, MAX_TIMER_MS } from './validation';
+import { assertDuration, assertL1Options, assertLogger, MAX_TIMER_MS } from './validation';
 import { ValueReader } from './value-reader';
 
 /** Options of {@link RedisMemoLockEngine}. */
 export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
   /**
    * The connection for GET/SET/PUBLISH. The engine duplicates it once for its subscriber connection, which
-   * it owns and closes; the client itself stays yours and is never closed by the engine.
+   * it owns and closes; the client itself stays yours and is never closed by the engine. ioredis 5 or 6.
    */
-  client: Redis | Cluster;
+  client: IoRedisClient;
   /**
    * The longest the engine waits for one Redis command before it treats Redis as unavailable (ms). Bounds
    * every wait even on a client whose own retries would hold a command for a minute. Default 1000.
@@ -37,6 +40,20 @@ export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
    * connection lost (warn) and back (log). Default `console`; the Nest module passes a Nest `Logger`.
    */
   logger?: MemoLockLogger;
+  /**
+   * An in-process tier kept coherent by Redis client tracking, at most `maxEntries` values (and `maxBytes`
+   * of their encoded sizes). Off when absent.
+   *
+   * @internal Only the tracking runs so far (two connections per master, opened with the first tag): reads
+   * do not use the L1 yet.
+   */
+  l1?: L1Options;
+}
+
+/** The L1 and what keeps it coherent. */
+export interface L1Tier {
+  readonly cache: L1Cache;
+  readonly tracker: InvalidationTracker;
 }
 
 const DEFAULT_COMMAND_TIMEOUT = 1_000;
@@ -57,6 +74,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
+  readonly #l1: L1Tier | undefined;
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -83,10 +101,12 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     assertDuration('options.commandTimeout', commandTimeout, MAX_TIMER_MS);
     const logger = options.logger ?? console;
     assertLogger('options.logger', logger);
+    if (options.l1 !== undefined) assertL1Options('options.l1', options.l1);
     this.#defaults = resolveEngineDefaults(options, 'options');
     const state = new ConnectionState(logger);
-    this.#link = new RedisLink(defineMemoLockCommands(options.client), commandTimeout, state);
-    this.#hub = new NotificationHub(options.client, commandTimeout, state);
+    const redis = asIoRedis(options.client);
+    this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
+    this.#hub = new NotificationHub(redis, commandTimeout, state);
     this.#ctx = {
       flights: this.#flights,
       link: this.#link,
@@ -97,10 +117,27 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       chores: new Set(),
       logger,
     };
+    if (options.l1) {
+      const cache = new L1Cache(options.l1);
+      this.#l1 = {
+        cache,
+        tracker: new InvalidationTracker(redis, cache, { commandTimeout, logger }),
+      };
+    }
   }
 
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
-    return new MemoLockTagHandle<T>(this, resolveTagOptions(tag, options, this.#defaults));
+    const resolved = resolveTagOptions(tag, options, this.#defaults);
+    this.#l1?.tracker.track(tagPrefixes(resolved.tag));
+    return new MemoLockTagHandle<T>(this, resolved);
+  }
+
+  /**
+   * The L1 and its tracker, with the `l1` option (every tag of a handle is tracked from its creation).
+   * @internal
+   */
+  get l1(): L1Tier | undefined {
+    return this.#l1;
   }
 
   /** Tags this engine holds a pattern subscription for right now (for diagnostics and tests). */
@@ -185,7 +222,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       flight.close(new MemoLockClosedError(Messages.closedWhileWaiting(tag, id), { tag, id }));
       if (!flight.computing) stopping.push(flight.stopped);
     }
-    await Promise.all([this.#hub.close(), this.#ctx.reader.close()]);
+    await Promise.all([this.#hub.close(), this.#ctx.reader.close(), this.#l1?.tracker.close()]);
     await Promise.all(stopping);
   }
 }

@@ -1,5 +1,6 @@
 import { MemoLockArgumentError } from '../errors';
 import { Messages } from '../memolock.messages';
+import type { L1Options } from './l1-cache';
 import type {
   MemoLockBehaviourOptions,
   MemoLockFreshnessOptions,
@@ -153,6 +154,22 @@ export function assertSignal(argument: string, signal: unknown): asserts signal 
 
 /** Longest grace: about 31 years, so that ttl + grace stays an exact integer of milliseconds. */
 export const MAX_GRACE_MS = 2 ** 50;
+
+function assertCount(argument: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    fail(argument, 'expected a positive integer', value);
+  }
+}
+
+/** The `l1` option: `{ maxEntries, maxBytes? }`, positive integers; `argument` names it in errors. */
+export function assertL1Options(argument: string, options: unknown): asserts options is L1Options {
+  if (typeof options !== 'object' || options === null) {
+    fail(argument, 'expected an object with maxEntries', options);
+  }
+  const o = options as Partial<L1Options>;
+  assertCount(`${argument}.maxEntries`, o.maxEntries);
+  if (o.maxBytes !== undefined) assertCount(`${argument}.maxBytes`, o.maxBytes);
+}
 
 /** Time-to-live as Redis takes it: whole milliseconds, at least 1. */
 export function toRedisMs(ms: number): number {

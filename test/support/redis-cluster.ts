@@ -24,6 +24,10 @@ export interface TestCluster {
   /** A plain connection to one node, as a program that does not speak cluster would have. */
   node(index: number): Redis;
   engine(options?: Partial<RedisMemoLockEngineOptions>): RedisMemoLockEngine;
+  /** Starts one more master, with no slots, joined to the cluster; resolves with its port. */
+  addMaster(): Promise<number>;
+  /** Moves hash slot `slot` (and its keys) to the master on `port`, telling every master. */
+  moveSlot(slot: number, port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,7 +54,7 @@ async function clusterPorts(count: number): Promise<number[]> {
 export async function startCluster(): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'memolock-cluster-'));
   const ports = await clusterPorts(3);
-  const servers: ChildProcess[] = ports.map((port) =>
+  const launch = (port: number) =>
     spawn(
       'redis-server',
       [
@@ -72,8 +76,8 @@ export async function startCluster(): Promise<TestCluster> {
         dir,
       ],
       { stdio: 'ignore' },
-    ),
-  );
+    );
+  const servers: ChildProcess[] = ports.map(launch);
   const clients = new Set<Cluster | Redis>();
   const engines = new Set<RedisMemoLockEngine>();
   const stop = async () => {
@@ -129,6 +133,43 @@ export async function startCluster(): Promise<TestCluster> {
       });
       engines.add(engine);
       return engine;
+    },
+    async addMaster() {
+      let port: number;
+      do [port] = await clusterPorts(1);
+      while (ports.some((p) => Math.abs(p - port) === 10_000 || p === port));
+      servers.push(launch(port));
+      await waitForPing(port);
+      await run('redis-cli', ['--cluster', 'add-node', `127.0.0.1:${port}`, `127.0.0.1:${ports[0]}`]);
+      ports.push(port);
+      const until = Date.now() + 20_000;
+      while (
+        !(await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok')
+      ) {
+        if (Date.now() > until) throw new Error('the added master did not join the cluster');
+        await sleep(100);
+      }
+      return port;
+    },
+    async moveSlot(slot, port) {
+      const admin = (p: number) => {
+        const c = new Redis({ host: '127.0.0.1', port: p, maxRetriesPerRequest: 1 });
+        c.on('error', () => undefined);
+        clients.add(c);
+        return c;
+      };
+      const target = admin(port);
+      const ranges = (await target.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+      const owner = ranges.find(([from, to]) => from <= slot && slot <= to);
+      if (!owner) throw new Error(`no master serves slot ${slot}`);
+      const [, sourcePort, sourceId] = owner[2];
+      const source = admin(sourcePort);
+      const targetId = String(await target.call('CLUSTER', 'MYID'));
+      await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId);
+      await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+      const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 1_000)) as string[];
+      for (const key of keys) await source.call('MIGRATE', '127.0.0.1', port, key, 0, 5_000);
+      for (const p of ports) await admin(p).call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
     },
     stop,
   };

@@ -17,6 +17,8 @@ export interface TestRedis {
   readonly owned: boolean;
   /** A new client with settings that fail fast, closed by {@link stop}. */
   client(options?: RedisOptions): Redis;
+  /** Closes `client` with the others in {@link stop} (after the engines, before the server). */
+  adopt<C extends Redis>(client: C): C;
   /**
    * A new engine on a new client (unless `options.client` is given), closed by {@link stop} even if a test
    * fails. Its state changes go to a recording logger unless `options.logger` is given, not to the console.
@@ -124,6 +126,10 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       return engine;
     };
   const closeClients = () => tearDown(engines, clients);
+  const adopt = <C extends Redis>(client: C): C => {
+    clients.add(client);
+    return client;
+  };
 
   if (process.env.REDIS_URL) {
     const url = process.env.REDIS_URL;
@@ -135,6 +141,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
       port: Number(new URL(url).port || 6379),
       owned: false,
       client: makeClient(url),
+      adopt,
       engine: makeEngine(makeClient(url)),
       kill: async () => unsupported(),
       pause: unsupported,
@@ -156,6 +163,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
     port,
     owned: true,
     client,
+    adopt,
     engine: makeEngine(client),
     kill,
     pause: () => child.kill('SIGSTOP'),
