@@ -34,6 +34,25 @@ end
 return 0`;
 
 /**
+ * A store script: the value and its notification, `extra` (more writes), then the lock's release, unless the
+ * value key holds another type (nothing is written then). KEYS[1] value, KEYS[2] lock; ARGV[1] value, ARGV[2]
+ * ttl ms, ARGV[3] channel, ARGV[4] token.
+ */
+function storeScript(extra: string): string {
+  return `
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'table' and current.err then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])${extra}
+if redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('DEL', KEYS[2])
+end
+return 1`;
+}
+
+/**
  * The holder's store on a standalone Redis, in one round trip: the value with its TTL and its notification
  * together (no reader sees one without the other), then the lock released only if it still holds the
  * holder's token. KEYS: value, lock. ARGV: value, ttl ms, channel, token. Returns 1, or 0 without writing
@@ -41,17 +60,7 @@ return 0`;
  * value of ours (MGET reads it as a miss), and it is not overwritten. (GET rather than TYPE: ACL users have
  * it already, and the holder stores after a miss, so there is rarely a value to copy.)
  */
-const STORE_AND_RELEASE = `
-local current = redis.pcall('GET', KEYS[1])
-if type(current) == 'table' and current.err then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[1])
-if redis.call('GET', KEYS[2]) == ARGV[4] then
-  redis.call('DEL', KEYS[2])
-end
-return 1`;
+const STORE_AND_RELEASE = storeScript('');
 
 /**
  * STORE_AND_RELEASE for a tag with freshness options: also the value's record (`T/meta:I`) and, with a grace,
@@ -59,23 +68,13 @@ return 1`;
  * ttl + grace. `T:I` and the channel get exactly what STORE_AND_RELEASE gives them. KEYS: value, lock, meta,
  * stale. ARGV: value, ttl ms, channel, token, record, ttl + grace ms, '1' to keep a stale copy.
  */
-const STORE_FRESH_AND_RELEASE = `
-local current = redis.pcall('GET', KEYS[1])
-if type(current) == 'table' and current.err then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[1])
+const STORE_FRESH_AND_RELEASE = storeScript(`
 redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
 if ARGV[7] == '1' then
   redis.call('SET', KEYS[4], ARGV[5] .. '\\n' .. ARGV[1], 'PX', ARGV[6])
 else
   redis.call('DEL', KEYS[4])
-end
-if redis.call('GET', KEYS[2]) == ARGV[4] then
-  redis.call('DEL', KEYS[2])
-end
-return 1`;
+end`);
 
 /**
  * Deletes a record (`T/meta:I`) or a stale copy (`T/stale:I`) only if it is still the one of record ARGV[1]:

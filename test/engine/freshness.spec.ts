@@ -18,15 +18,9 @@ import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 import { until } from '../support/until';
+import { gate } from '../support/gate';
 
 jest.setTimeout(30_000);
-
-/** A promise the test opens when it wants: holds a computation for as long as the test needs. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { open, opened };
-}
 
 describe('freshness and fail-safe', () => {
   let redis: TestRedis;

@@ -7,12 +7,7 @@ import {
 import { recordingLogger, type RecordingLogger } from '../support/logger';
 import { sleep } from '../support/sleep';
 import { until } from '../support/until';
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { open, opened };
-}
+import { gate } from '../support/gate';
 
 describe('InMemoryMemoLockEngine', () => {
   let engine: InMemoryMemoLockEngine;

@@ -10,6 +10,7 @@ import { MemoLocked, MemoLockModule } from '../../lib';
 import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { until } from '../support/until';
+import { gate } from '../support/gate';
 
 jest.setTimeout(30_000);
 
@@ -23,12 +24,6 @@ async function play(key: string): Promise<{ key: string; version: number }> {
   await step.gate;
   if (step.fail) throw new Error(`${key} is down`);
   return { key, version: step.version };
-}
-
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { open, opened };
 }
 
 interface PassthroughResponse {
