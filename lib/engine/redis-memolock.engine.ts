@@ -12,6 +12,7 @@ import {
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { deleteTagValues } from './invalidate-all';
 import { NotificationHub } from './notification-hub';
+import { keyPrefixOf } from './protocol';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
 import { type FlightContext, RedisFlight } from './redis-flight';
@@ -53,7 +54,7 @@ const DEFAULT_COMMAND_TIMEOUT = 1_000;
 export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
   readonly #link: RedisLink;
   readonly #hub: NotificationHub;
-  readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
+  readonly #defaults: ReturnType<typeof resolveEngineDefaults> & { channelPrefix: string };
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
   #closed = false;
@@ -82,7 +83,11 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     assertDuration('options.commandTimeout', commandTimeout, MAX_TIMER_MS);
     const logger = options.logger ?? console;
     assertLogger('options.logger', logger);
-    this.#defaults = resolveEngineDefaults(options, 'options');
+    // Channels carry the client's keyPrefix as its keys do (ioredis prefixes keys only).
+    this.#defaults = {
+      ...resolveEngineDefaults(options, 'options'),
+      channelPrefix: keyPrefixOf(options.client),
+    };
     const state = new ConnectionState(logger);
     this.#link = new RedisLink(defineMemoLockCommands(options.client), commandTimeout, state);
     this.#hub = new NotificationHub(options.client, commandTimeout, state);
