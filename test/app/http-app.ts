@@ -28,6 +28,8 @@ export interface StartOptions {
   logger?: LoggerService;
   /** Runs on the app before it starts listening (e.g. `useGlobalInterceptors`). */
   configure?: (app: INestApplication) => void;
+  /** The Fastify adapter to use (a subclass, say), for platform `fastify`. */
+  fastify?: FastifyAdapter;
 }
 
 /** Log lines by level, for tests that check warnings. */
@@ -52,7 +54,7 @@ export async function startApp(
   const moduleRef = await Test.createTestingModule({ imports: [module] }).compile();
   const app =
     platform === 'fastify'
-      ? moduleRef.createNestApplication(new FastifyAdapter())
+      ? moduleRef.createNestApplication(options.fastify ?? new FastifyAdapter())
       : moduleRef.createNestApplication();
   app.useLogger(options.logger ?? false);
   options.configure?.(app);

@@ -14,10 +14,12 @@ import {
   Ip,
   Module,
   Param,
+  Query,
   Req,
   Res,
 } from '@nestjs/common';
-import { MemoLocked, MemoLockModule } from '../../lib';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { MemoLocked, MemoLockModule, MemoLockService } from '../../lib';
 import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
@@ -35,6 +37,16 @@ class TenantController {
   home(@HostParam('tenant') tenant: string) {
     ran(`home:${tenant}`);
     return { tenant };
+  }
+}
+
+@Controller('search')
+class SearchController {
+  @Get()
+  @MemoLocked('search', 60_000, 5_000)
+  find(@Query('q') q: string) {
+    ran(`search:${q}`);
+    return { q };
   }
 }
 
@@ -94,7 +106,7 @@ class LanguageController {
   }
 }
 
-@Module({ controllers: [TenantController, LanguageController] })
+@Module({ controllers: [TenantController, SearchController, LanguageController] })
 class IdentityFeatureModule {}
 
 const appModule = (url: string): DynamicModule => ({
@@ -133,6 +145,28 @@ describe.each<Platform>(['express', 'fastify'])('HTTP resource identity (%s)', (
     expect(acmeAgain).toMatchObject({ body: { tenant: 'acme' }, cacheStatus: 'nestjs-memolock; hit' });
     expect([runs.get('home:acme'), runs.get('home:globex')]).toEqual([1, 1]);
     expect(await redis.client().exists('tenant-home:globex.example.com/tenant/home?')).toBe(1);
+  });
+
+  it('gives a host param read in another case its own entry', async () => {
+    const upper = await a.get(`/tenant/home?case=${platform}`, { host: 'ACME.example.com' });
+    const lower = await b.get(`/tenant/home?case=${platform}`, { host: 'acme.example.com' });
+    expect(upper.body).toEqual({ tenant: 'ACME' });
+    expect(lower).toMatchObject({
+      body: { tenant: 'acme' },
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; stored',
+    });
+  });
+
+  it('never lets two queries that the handler reads apart share an entry (invalid escapes included)', async () => {
+    const ff = await a.get('/search?q=%FF');
+    const fe = await b.get('/search?q=%FE');
+    // Its own entry: Fastify's parser reads them apart; Express's makes both U+FFFD, which is still safe.
+    expect(fe.cacheStatus).toBe('nestjs-memolock; fwd=uri-miss; stored');
+    if (platform === 'fastify') expect(fe.body).not.toEqual(ff.body);
+    const sorted = await b.get('/search?x=1&q=sorted');
+    const reordered = await a.get('/search?q=sorted&x=1');
+    expect(sorted.cacheStatus).toBe('nestjs-memolock; fwd=uri-miss; stored');
+    expect(reordered).toMatchObject({ body: { q: 'sorted' }, cacheStatus: 'nestjs-memolock; hit' });
   });
 
   it('bypasses a handler reading a header it does not vary on, and warns at startup', async () => {
@@ -192,5 +226,41 @@ describe.each<Platform>(['express', 'fastify'])('HTTP resource identity (%s)', (
     expect([first.text, second.text]).toEqual(['written by hand', 'written by hand']);
     expect(runs.get('raw')).toBe(2);
     expect(logger.errors.filter((e) => e.includes('MemoLock'))).toEqual([]);
+  });
+});
+
+/** Nest 10 on Fastify 4: `request.hostname` kept the port, which Fastify 5 gives as `request.host` only. */
+class HostnameWithPortAdapter extends FastifyAdapter {
+  override getRequestHostname(request: { host: string }): string {
+    return request.host;
+  }
+}
+
+describe('a hostname given with its port (Nest 10 on Fastify 4)', () => {
+  let redis: TestRedis;
+  let app: HttpApp;
+  beforeAll(async () => {
+    redis = await startRedis();
+    app = await startApp(appModule(redis.url), 'fastify', { fastify: new HostnameWithPortAdapter() });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await redis?.stop();
+  });
+
+  it('is the same resource as without it, so that invalidateRoute drops its entry', async () => {
+    runs.clear();
+    const host = 'acme.example.com:3000';
+    await app.get('/search?q=port', { host });
+    expect((await app.get('/search?q=port', { host })).cacheStatus).toBe('nestjs-memolock; hit');
+    await app.app
+      .get(MemoLockService)
+      .invalidateRoute(SearchController, 'find', { host, url: '/search?q=port' });
+    const again = await app.get('/search?q=port', { host });
+    expect(again).toMatchObject({
+      body: { q: 'port' },
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; stored',
+    });
+    expect(runs.get('search:port')).toBe(2);
   });
 });
