@@ -12,6 +12,6 @@ import { MemoLockRegistry } from './memolock.registry';
 @Module({
   imports: [DiscoveryModule],
   providers: [MemoLockRegistry, MemoLockExplorer],
-  exports: [MemoLockRegistry],
+  exports: [MemoLockRegistry, MemoLockExplorer],
 })
 export class MemoLockCoreModule {}

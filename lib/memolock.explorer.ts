@@ -14,7 +14,7 @@ import { MemoLockCalls } from './memolock-calls';
 import { Messages } from './memolock.messages';
 import { MemoizedMethod } from './memolock-method';
 import { describePair, MemoLockRegistry } from './memolock.registry';
-import { planRoute } from './memolock-route-plan';
+import { planRoute, type RoutePlan } from './memolock-route-plan';
 import { MemoLockService } from './memolock.service';
 
 type Method = (...args: unknown[]) => unknown;
@@ -82,11 +82,33 @@ export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
           `@MemoLocked on ${type.name}.${name}: ${Messages.invalidArgument('serializer', "a controller handler stores a whole response (status, headers, body), which 'raw' cannot hold; use 'json' or your own", 'raw')}`,
         );
       }
-      const plan = planRoute({ type, name, options });
-      this.registry.addRoute(plan);
-      if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
+      this.#planRoute(wrapper, type, name, options);
     }
     MemoLockCalls.passThrough(type);
+  }
+
+  /**
+   * The plan of a memoized route: the one made at startup, or, for a controller the startup did not see,
+   * one made now (and warned about once, as at startup).
+   */
+  routePlan(type: Class, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
+    const known = this.registry.route(type, name);
+    if (known) return known;
+    const wrapper = this.discovery.getControllers().find((w) => w.metatype === type && !w.isAlias);
+    return this.#planRoute(wrapper, type, name, options);
+  }
+
+  #planRoute(
+    wrapper: InstanceWrapper | undefined,
+    type: Class,
+    name: string,
+    options: Readonly<MemoLockedOptions>,
+  ): RoutePlan {
+    // A controller Nest does not know is taken for request-scoped: nothing says its answer is not personal.
+    const plan = planRoute({ type, name, options }, { requestScoped: !wrapper?.isDependencyTreeStatic() });
+    this.registry.addRoute(plan);
+    if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
+    return plan;
   }
 
   /** The `@MemoLocked` methods reachable from `target`, with their options and the methods as written. */

@@ -25,7 +25,8 @@ import { CACHE_STATUS_NAME } from './memolock.constants';
 import { answerFailure } from './memolock-http-errors';
 import { httpId } from './memolock-identity';
 import { Messages } from './memolock.messages';
-import { type AnyClass, MemoLockRegistry, describePair } from './memolock.registry';
+import { MemoLockExplorer } from './memolock.explorer';
+import { describePair } from './memolock.registry';
 import {
   bodyOf,
   type MemoizedResponse,
@@ -34,7 +35,7 @@ import {
   replayResponse,
   ResponseRecorder,
 } from './memolock-response';
-import { planRoute, type RoutePlan } from './memolock-route-plan';
+import type { RoutePlan } from './memolock-route-plan';
 import { MemoLockService } from './memolock.service';
 
 interface HttpRequest {
@@ -55,20 +56,18 @@ export class MemoLockInterceptor implements NestInterceptor {
   readonly #logger = new Logger('MemoLock');
   /** Routes seen answering what cannot be shared (a stream, a cookie): bypassed from then on. */
   readonly #notShared = new WeakSet<RoutePlan>();
-  /** Plans of routes the explorer did not see (e.g. of a lazily loaded module). */
-  readonly #latePlans = new WeakMap<AnyClass, Map<string, RoutePlan>>();
 
   constructor(
     @Inject(MemoLockService) private readonly memoLock: MemoLockService,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-    @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
+    @Inject(MemoLockExplorer) private readonly explorer: MemoLockExplorer,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const handler = context.getHandler();
     const options = getMemoLockedOptions(handler);
     if (!options || context.getType() !== 'http') return next.handle();
-    const plan = this.#plan(context.getClass(), handler.name, options);
+    const plan = this.explorer.routePlan(context.getClass(), handler.name, options);
     const request = context.switchToHttp().getRequest<HttpRequest>();
     const response = context.switchToHttp().getResponse<unknown>();
     const method = request.method?.toUpperCase();
@@ -165,20 +164,6 @@ export class MemoLockInterceptor implements NestInterceptor {
       for (const [name, value] of Object.entries(answer.headers)) adapter.setHeader(response, name, value);
       throw answer.error;
     }
-  }
-
-  #plan(type: AnyClass, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
-    const known = this.registry.route(type, name);
-    if (known) return known;
-    let plans = this.#latePlans.get(type);
-    if (!plans) this.#latePlans.set(type, (plans = new Map()));
-    let plan = plans.get(name);
-    if (!plan) {
-      plan = planRoute({ type, name, options });
-      plans.set(name, plan);
-      if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
-    }
-    return plan;
   }
 
   #setStatus(response: unknown, value: string): void {

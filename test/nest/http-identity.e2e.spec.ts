@@ -5,19 +5,26 @@
  * app instances share one real Redis, on Express and on Fastify.
  */
 import {
+  type CanActivate,
   Controller,
   createParamDecorator,
   type DynamicModule,
+  type ExecutionContext,
   Get,
   Headers,
   HostParam,
+  Inject,
+  Injectable,
   Ip,
   Module,
   Param,
   Query,
   Req,
   Res,
+  Scope,
+  UseGuards,
 } from '@nestjs/common';
+import { REQUEST } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { MemoLocked, MemoLockModule, MemoLockService } from '../../lib';
 import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
@@ -106,7 +113,77 @@ class LanguageController {
   }
 }
 
-@Module({ controllers: [TenantController, SearchController, LanguageController] })
+/** Nest's multi-tenancy recipe: a request-scoped provider that reads the tenant from the request. */
+@Injectable({ scope: Scope.REQUEST })
+class TenantItems {
+  constructor(@Inject(REQUEST) private readonly request: { headers: Record<string, string> }) {}
+  list() {
+    return [`item of ${this.request.headers['x-tenant']}`];
+  }
+}
+
+@Controller('scoped')
+class ScopedController {
+  constructor(@Inject(TenantItems) private readonly items: TenantItems) {}
+
+  @Get('items')
+  @MemoLocked('scoped-items', 60_000, 5_000)
+  items_() {
+    ran('scoped-items');
+    return this.items.list();
+  }
+
+  @Get('keyed')
+  @MemoLocked({
+    tag: 'scoped-keyed',
+    ttl: 60_000,
+    timeout: 5_000,
+    key: (_ctx, req: { headers: Record<string, string> }) => `tenant-${req.headers['x-tenant']}`,
+  })
+  keyed() {
+    ran('scoped-keyed');
+    return this.items.list();
+  }
+}
+
+/** A guard that fills `req.user` from an API key, read back by a custom decorator. */
+class ApiKeyGuard implements CanActivate {
+  canActivate(context: ExecutionContext) {
+    const request = context.switchToHttp().getRequest();
+    request.user = { name: `user-of-${request.headers['x-api-key']}` };
+    return true;
+  }
+}
+const CurrentUser = createParamDecorator(
+  (_data, ctx: ExecutionContext) => ctx.switchToHttp().getRequest().user,
+);
+
+@Controller('me')
+@UseGuards(ApiKeyGuard)
+class MeController {
+  @Get('user')
+  @MemoLocked({ tag: 'me-user', ttl: 60_000, timeout: 5_000, vary: ['accept-language'] })
+  user(@CurrentUser() user: { name: string }) {
+    return { hello: user.name };
+  }
+
+  @Get('request')
+  @MemoLocked({ tag: 'me-request', ttl: 60_000, timeout: 5_000, vary: ['accept-language'] })
+  request(@Req() req: { headers: Record<string, string> }) {
+    return { key: req.headers['x-api-key'] };
+  }
+
+  @Get('headers')
+  @MemoLocked({ tag: 'me-headers', ttl: 60_000, timeout: 5_000, vary: ['accept-language'] })
+  headers(@Headers() headers: Record<string, string>) {
+    return { key: headers['x-api-key'] };
+  }
+}
+
+@Module({
+  controllers: [TenantController, SearchController, LanguageController, ScopedController, MeController],
+  providers: [TenantItems],
+})
 class IdentityFeatureModule {}
 
 const appModule = (url: string): DynamicModule => ({
@@ -168,6 +245,41 @@ describe.each<Platform>(['express', 'fastify'])('HTTP resource identity (%s)', (
     expect(sorted.cacheStatus).toBe('nestjs-memolock; fwd=uri-miss; stored');
     expect(reordered).toMatchObject({ body: { q: 'sorted' }, cacheStatus: 'nestjs-memolock; hit' });
   });
+
+  it("never serves one tenant's answer to another from a request-scoped controller: bypassed, with a warning", async () => {
+    const acme = await a.get('/scoped/items', { 'x-tenant': 'acme' });
+    const globex = await b.get('/scoped/items', { 'x-tenant': 'globex' });
+    expect(acme.body).toEqual(['item of acme']);
+    expect(globex).toMatchObject({ body: ['item of globex'], cacheStatus: 'nestjs-memolock; fwd=bypass' });
+    expect(logger.warnings.join('\n')).toContain(
+      '@MemoLocked on ScopedController.items_ is bypassed: its controller is request-scoped',
+    );
+  });
+
+  it('memoizes a request-scoped controller per its key', async () => {
+    await a.get('/scoped/keyed', { 'x-tenant': 'acme' });
+    const acme = await b.get('/scoped/keyed', { 'x-tenant': 'acme' });
+    const globex = await b.get('/scoped/keyed', { 'x-tenant': 'globex' });
+    expect(acme).toMatchObject({ body: ['item of acme'], cacheStatus: 'nestjs-memolock; hit' });
+    expect(globex.body).toEqual(['item of globex']);
+    expect(runs.get('scoped-keyed')).toBe(2);
+  });
+
+  it.each([
+    ['user', 'a custom parameter decorator', 'hello', 'user-of-bob'],
+    ['request', '@Req()', 'key', 'bob'],
+    ['headers', '@Headers()', 'key', 'bob'],
+  ])(
+    'never lets vary stand for what /me/%s reads (%s): only a key covers it',
+    async (route, what, field, bobs) => {
+      await a.get(`/me/${route}`, { 'x-api-key': 'alice', 'accept-language': 'en' });
+      const bob = await b.get(`/me/${route}`, { 'x-api-key': 'bob', 'accept-language': 'en' });
+      expect(bob).toMatchObject({ body: { [field]: bobs }, cacheStatus: 'nestjs-memolock; fwd=bypass' });
+      expect(logger.warnings.join('\n')).toContain(
+        `@MemoLocked on MeController.${route} is bypassed: it reads ${what}, which its resource id (host, path, query and vary headers) does not cover; give @MemoLocked a key that says how the answer varies, or read each header it needs with @Headers('name') and list it in vary.`,
+      );
+    },
+  );
 
   it('bypasses a handler reading a header it does not vary on, and warns at startup', async () => {
     const en = await a.get('/lang/unvaried/1', { 'accept-language': 'en' });
