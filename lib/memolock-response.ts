@@ -99,6 +99,29 @@ export class ResponseRecorder {
   }
 }
 
+const ENVELOPE_FIELDS = new Set(['status', 'headers', 'body', 'base64']);
+
+/**
+ * Whether a stored value is a response this package stored: another program (or a provider method, which
+ * no tag shares with a route) may have written anything under the key, and replaying that would answer
+ * with no status at all.
+ */
+export function isMemoizedResponse(value: unknown): value is MemoizedResponse {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const { status, headers, base64 } = value as Record<string, unknown>;
+  if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) return false;
+  if (!Object.keys(value).every((field) => ENVELOPE_FIELDS.has(field))) return false;
+  if (base64 !== undefined && typeof base64 !== 'string') return false;
+  if (headers === undefined) return true;
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return false;
+  return Object.values(headers).every(
+    (v) =>
+      typeof v === 'string' ||
+      typeof v === 'number' ||
+      (Array.isArray(v) && v.every((item) => typeof item === 'string')),
+  );
+}
+
 /** Sets the memoized status and headers on this request's response, and returns the body to answer with. */
 export function replayResponse(memoized: MemoizedResponse, response: unknown, adapter: HttpServer): unknown {
   adapter.status(response, memoized.status);

@@ -29,6 +29,7 @@ import { MemoLockExplorer } from './memolock.explorer';
 import { describePair } from './memolock.registry';
 import {
   bodyOf,
+  isMemoizedResponse,
   type MemoizedResponse,
   NOT_SHAREABLE,
   NotShareableError,
@@ -56,6 +57,8 @@ export class MemoLockInterceptor implements NestInterceptor {
   readonly #logger = new Logger('MemoLock');
   /** Routes seen answering what cannot be shared (a stream, a cookie): bypassed from then on. */
   readonly #notShared = new WeakSet<RoutePlan>();
+  /** Routes warned about for an entry that holds something other than a stored response. */
+  readonly #foreign = new WeakSet<RoutePlan>();
 
   constructor(
     @Inject(MemoLockService) private readonly memoLock: MemoLockService,
@@ -139,6 +142,15 @@ export class MemoLockInterceptor implements NestInterceptor {
             };
           },
         );
+      if (!ran && !isMemoizedResponse(value)) {
+        // Not a response this package stored (another program wrote the key): never replayed.
+        if (!this.#foreign.has(plan)) {
+          this.#foreign.add(plan);
+          this.#logger.warn(Messages.notAResponse(describePair(plan), options.tag));
+        }
+        this.#setStatus(response, STATUS_HEADER.bypass);
+        return lastValueFrom(next.handle(), { defaultValue: undefined });
+      }
       this.#setStatus(response, STATUS_HEADER[status]);
       // The computing request already has its status and headers; it answers the stored body like the rest.
       return ran ? bodyOf(value) : replayResponse(value, response, adapter);

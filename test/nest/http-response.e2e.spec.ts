@@ -158,6 +158,28 @@ describe.each<Platform>(['express', 'fastify'])('the memoized HTTP response (%s)
     );
   });
 
+  it.each([
+    ['a provider value', { id: 'x', name: 'user x' }],
+    ['a string', 'plain text'],
+    ['an envelope with a status out of range', { status: 42, body: 'x' }],
+    ['an envelope with other fields', { status: 200, body: 'x', extra: true }],
+  ])(
+    'never replays %s that another program wrote under the route key: runs the handler, warns once',
+    async (_what, foreign) => {
+      const id = fresh();
+      const key = `resp-accepted:127.0.0.1/resp/accepted/${id}?`;
+      await redis.client().set(key, JSON.stringify(foreign), 'PX', 60_000);
+      const answer = await a.get(`/resp/accepted/${id}`);
+      expect(answer).toMatchObject({ status: 202, body: { id }, cacheStatus: 'nestjs-memolock; fwd=bypass' });
+      expect(await redis.client().get(key)).toBe(JSON.stringify(foreign)); // left alone
+      expect(
+        logger.warnings.filter((w) =>
+          w.includes('ResponseController.accepted: an entry of tag "resp-accepted"'),
+        ),
+      ).toHaveLength(1);
+    },
+  );
+
   it("answers a non-HTTP error carrying a status with Nest's generic 500 in both processes, never its message", async () => {
     const id = fresh();
     const holder = a.get(`/resp/axios/${id}`);
