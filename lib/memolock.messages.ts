@@ -62,6 +62,8 @@ export const Messages = {
     `@MemoLocked on ${where}: an entry of tag "${tag}" holds something other than a response this package stored (written by another program?); such requests run the handler and are not memoized.`,
   unknownBinding: (where: string) =>
     `No @MemoLocked method ${where} in this application (a provider or controller of it, decorated).`,
+  routeFailed: (name: string, message: string) =>
+    `A memoized route's computation failed with ${name}: ${message} (answered alike in every process: only an HttpException carries its status to the others).`,
   remoteFailure: (tag: string, id: string, message: string) =>
     `The computation of ${where(tag, id)} failed in another process: ${message}`,
   illFormed: (what: string) =>
