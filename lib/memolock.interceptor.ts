@@ -133,13 +133,17 @@ export class MemoLockInterceptor implements NestInterceptor {
           options.timeout,
           async () => {
             ran = true;
-            recorder = new ResponseRecorder(response);
-            const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
-            const memoized = recorder.capture(body);
-            return {
-              value: memoized,
-              ttl: typeof options.ttl === 'function' ? options.ttl(body) : options.ttl,
-            };
+            const recording = (recorder = new ResponseRecorder(response));
+            try {
+              const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
+              const memoized = recording.capture(body);
+              return {
+                value: memoized,
+                ttl: typeof options.ttl === 'function' ? options.ttl(body) : options.ttl,
+              };
+            } finally {
+              recording.release();
+            }
           },
         );
       if (!ran && !isMemoizedResponse(value)) {
