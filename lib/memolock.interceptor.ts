@@ -37,6 +37,7 @@ import {
   ResponseRecorder,
 } from './memolock-response';
 import type { RoutePlan } from './memolock-route-plan';
+import { holdsClassInstances } from './memolock-serializer-order';
 import { MemoLockService } from './memolock.service';
 
 interface HttpRequest {
@@ -57,6 +58,8 @@ export class MemoLockInterceptor implements NestInterceptor {
   readonly #logger = new Logger('MemoLock');
   /** Routes seen answering what cannot be shared (a stream, a cookie): bypassed from then on. */
   readonly #notShared = new WeakSet<RoutePlan>();
+  /** Set when a serializer may run outside this interceptor: class instances are then never shared. */
+  #classInstancesUnsafe = false;
   /** Routes warned about for an entry that holds something other than a stored response. */
   readonly #foreign = new WeakSet<RoutePlan>();
 
@@ -84,6 +87,14 @@ export class MemoLockInterceptor implements NestInterceptor {
       return next.handle();
     }
     return defer(() => this.#serve(context, next, plan, request, response));
+  }
+
+  /**
+   * @internal Called at startup when the order of global interceptors cannot be verified (see
+   * memolock-serializer-order.ts): responses holding class instances are not shared from then on.
+   */
+  shareNoClassInstances(): void {
+    this.#classInstancesUnsafe = true;
   }
 
   /**
@@ -136,6 +147,9 @@ export class MemoLockInterceptor implements NestInterceptor {
             const recording = (recorder = new ResponseRecorder(response));
             try {
               const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
+              if (this.#classInstancesUnsafe && holdsClassInstances(body)) {
+                throw new NotShareableError(Messages.classInstancesUnverified(), body);
+              }
               const memoized = recording.capture(body);
               return {
                 value: memoized,

@@ -60,6 +60,10 @@ export const Messages = {
     `@MemoLocked on ${where}: ${reason}; this handler is not memoized from now on.`,
   notAResponse: (where: string, tag: string) =>
     `@MemoLocked on ${where}: an entry of tag "${tag}" holds something other than a response this package stored (written by another program?); such requests run the handler and are not memoized.`,
+  serializerOrderUnknown: () =>
+    "MemoLock cannot see the order of this Nest version's global interceptors, so it cannot make sure that a ClassSerializerInterceptor registered with APP_INTERCEPTOR runs inside its own (where @Exclude() applies before a response is stored). Memoized routes whose handler answers class instances are not shared; register the serializer on the controller (@UseInterceptors) or with app.useGlobalInterceptors() to have them memoized.",
+  classInstancesUnverified: () =>
+    'the handler answered class instances while the order of the global serializers is unknown (see the startup warning), so an @Exclude() field could be stored and shared',
   unknownBinding: (where: string) =>
     `No @MemoLocked method ${where} in this application (a provider or controller of it, decorated).`,
   routeFailed: (name: string, message: string) =>
