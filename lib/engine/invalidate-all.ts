@@ -5,6 +5,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { Messages } from '../memolock.messages';
+import { globLiteral, keyPrefixOf } from './protocol';
 import { type RedisLink, RedisUnavailableError, withDeadline } from './redis-call';
 
 /** Keys asked for per SCAN call: large enough to be quick, small enough to keep each call short. */
@@ -12,10 +13,11 @@ const SCAN_COUNT = 1_000;
 
 /**
  * The SCAN pattern of a tag's values. Tags cannot hold `* ? [ ]` but may hold `\`, which SCAN's glob would
- * read as an escape: escape every special character so the pattern matches the tag literally.
+ * read as an escape: escape every special character so the pattern matches the tag literally. ioredis puts
+ * a client's `keyPrefix` before keys, but never into a pattern: it is added here.
  */
-export function valuePattern(tag: string): string {
-  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}:*`;
+export function valuePattern(tag: string, keyPrefix = ''): string {
+  return `${globLiteral(keyPrefix + tag)}:*`;
 }
 
 /** Deletes every key matching the tag's value pattern on every master; resolves with how many it deleted. */
@@ -36,7 +38,7 @@ function callNode<T>(link: RedisLink, node: Redis, command: string, send: () => 
 }
 
 async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<number> {
-  const pattern = valuePattern(tag);
+  const pattern = valuePattern(tag, keyPrefixOf(link.client));
   let cursor = '0';
   let deleted = 0;
   do {
@@ -54,8 +56,10 @@ async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<
  * different slots, even slots that node owns.
  */
 async function deleteKeys(link: RedisLink, node: Redis, keys: string[]): Promise<number> {
+  // SCAN answers whole key names; DEL through `node` gets the node's keyPrefix put before them again.
+  const prefix = keyPrefixOf(node);
   const pipeline = node.pipeline();
-  for (const key of keys) pipeline.del(key);
+  for (const key of keys) pipeline.del(key.startsWith(prefix) ? key.slice(prefix.length) : key);
   const replies = await callNode(link, node, 'DEL', () => pipeline.exec());
   let deleted = 0;
   for (const [error, count] of replies ?? []) {
