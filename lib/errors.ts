@@ -147,10 +147,11 @@ export class MemoLockRemoteComputationError extends MemoLockError {
 }
 
 /**
- * A memoized HTTP handler failed with an error that is not an `HttpException` but carries an HTTP status
- * (axios, http-errors). Nest would answer with that status and message in the process where it happened
- * only; wrapped in this error it answers Nest's generic 500 there too, as in every other process. The
- * original is the `cause`.
+ * A memoized HTTP handler failed with an error that is not an `HttpException` (a `TypeORM` `EntityNotFound`,
+ * an axios error carrying a status, ...). Every process throws this one type for it: the process that
+ * computed with the original as `cause`, the others with the `MemoLockRemoteComputationError` they received.
+ * Nest answers it with its generic 500 everywhere; an exception filter for the original's class would
+ * otherwise answer in the computing process only. To answer another status, throw an `HttpException`.
  */
 export class MemoLockComputationError extends MemoLockError {
   constructor(message: string, context: MemoLockErrorContext) {

@@ -42,7 +42,9 @@ export interface MemoLockedOptions<V = any> extends MemoLockFreshnessOptions {
   key?: (...args: any[]) => string;
   /**
    * Controller handlers: request headers the response depends on (`['accept-language']`). Their values
-   * become part of the id; naming `authorization` or `cookie` memoizes requests carrying them, per value.
+   * become part of the id, and the handler may read them with `@Headers('accept-language')`; naming
+   * `authorization` or `cookie` memoizes requests carrying them, per value. Only a `key` covers `@Req()`,
+   * `@Headers()` and custom parameter decorators.
    */
   vary?: readonly string[];
   /**

@@ -1,7 +1,7 @@
 /**
- * The part of MemoLock that must start first: a global module (Nest initializes global modules before all
- * others, as `@nestjs/schedule` relies on) holding the explorer and the registry of what was decorated.
- * `MemoLockModule` imports it; applications never do.
+ * The part of MemoLock that must start first: a global module holding the explorer (which has Nest
+ * initialize this module before every other, see `memolock.explorer.ts`) and the registry of what was
+ * decorated. `MemoLockModule` imports it; applications never do.
  */
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
@@ -12,6 +12,6 @@ import { MemoLockRegistry } from './memolock.registry';
 @Module({
   imports: [DiscoveryModule],
   providers: [MemoLockRegistry, MemoLockExplorer],
-  exports: [MemoLockRegistry],
+  exports: [MemoLockRegistry, MemoLockExplorer],
 })
 export class MemoLockCoreModule {}

@@ -1,16 +1,20 @@
 /**
  * What a memoized route answers when it has no value, the same in every process: an `HttpException` keeps
- * its status and body (rebuilt from the failure notice elsewhere); any other failure answers Nest's
- * generic 500, never its message; a caller's timeout answers 503 with `Retry-After` (the computation goes
- * on and stores its value, so a retry soon is likely a hit); a shutdown answers 503.
+ * its status and body (rebuilt from the failure notice elsewhere); any other failure of the computation is
+ * a `MemoLockComputationError` in every process (the original its `cause` where it ran), which Nest answers
+ * with its generic 500, never the message; a caller's timeout answers 503 with `Retry-After` (the
+ * computation goes on and stores its value, so a retry soon is likely a hit); a shutdown answers 503.
  */
-import { HttpException, HttpStatus, ServiceUnavailableException } from '@nestjs/common';
+import { HttpException, ServiceUnavailableException } from '@nestjs/common';
 import {
+  MemoLockArgumentError,
   MemoLockClosedError,
   MemoLockComputationError,
+  MemoLockRedisError,
   MemoLockRemoteComputationError,
   MemoLockTimeoutError,
 } from './errors';
+import { Messages } from './memolock.messages';
 
 /** Seconds a client is told to wait before retrying a request that timed out. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -52,19 +56,24 @@ export function answerFailure(error: unknown): FailureAnswer {
         detail: 'error',
       };
     }
+  }
+  // What each process meets for itself (Redis, a bad key) is alike everywhere already.
+  if (error instanceof MemoLockRedisError || error instanceof MemoLockArgumentError) {
     return { error, headers: {}, detail: 'error' };
   }
-  const e = error as { status?: unknown; statusCode?: unknown; message?: unknown } | undefined;
-  if (typeof e?.status === 'number' || typeof e?.statusCode === 'number') {
-    // Nest's filter would answer its status and message here (and only here): answer as elsewhere.
-    return {
-      error: new MemoLockComputationError(
-        `The memoized computation failed with a ${(error as Error)?.name ?? 'non-HTTP'} error carrying an HTTP status; answered as ${HttpStatus.INTERNAL_SERVER_ERROR}.`,
-        { cause: error },
-      ),
-      headers: {},
-      detail: 'error',
-    };
-  }
-  return { error, headers: {}, detail: 'error' };
+  // Any other failure: the process that computed has the original, the others a notice of it. An exception
+  // filter for the original's class (@Catch(EntityNotFound) answering 404) would answer in one process only;
+  // one error type everywhere makes it the same 500 in all of them.
+  const { name, message } = describeFailure(error);
+  return {
+    error: new MemoLockComputationError(Messages.routeFailed(name, message), { cause: error }),
+    headers: {},
+    detail: 'error',
+  };
+}
+
+function describeFailure(error: unknown): { name: string; message: string } {
+  if (error instanceof MemoLockRemoteComputationError) return error.remote;
+  if (error instanceof Error) return error;
+  return { name: typeof error, message: String(error) };
 }

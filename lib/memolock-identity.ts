@@ -7,8 +7,8 @@
  * - Provider methods: the arguments, encoded injectively with their types. A lone non-empty string is the
  *   id itself (`likes:kristoff`, readable by Go/C# peers) unless it starts with `(`, the mark every other
  *   encoding starts with, so the two can never meet. Values that cannot be identified reject the call.
- * - HTTP: the hostname Nest matches host params against, the path, the query in canonical order, and the
- *   values of the request headers named by `vary`.
+ * - HTTP: the hostname Nest matches host params against, the path, the query as sent (its pairs sorted
+ *   where that cannot change what a parser reads), and the values of the request headers named by `vary`.
  * - Ids over 1024 UTF-8 bytes (the engine's limit) become `(sha256:<hex>)`.
  */
 import { createHash } from 'node:crypto';
@@ -97,25 +97,48 @@ export interface HttpIdentity {
 
 /**
  * The id of an HTTP request: `host/path?query`, then `|` and the `vary` headers when there are any. The
- * route's params are taken from its path and host params from its hostname, so both are covered. The host
- * is percent-encoded, so it never holds a `/`; the path ends at the first `?`; the query is sorted and
- * re-encoded, so `?b=2&a=1` and `?a=1&b=%32` are one resource, and it never holds a `|`.
+ * route's params are taken from its path and host params from its hostname, so both are covered. Nothing
+ * is decoded or case-folded: two spellings of one resource may get two ids, never the reverse (decoding
+ * would turn every invalid escape into U+FFFD, which parsers keep apart). The host is percent-encoded, so it
+ * never holds a `/`, and loses its port (Nest matches host params without it); the path ends at the first
+ * `?`; the query's `|` is escaped, so it never reaches the `vary` part.
  */
 export function httpId({ hostname, url, vary = [] }: HttpIdentity): string {
   const q = url.indexOf('?');
   let path = q === -1 ? url : url.slice(0, q);
   if (!path.startsWith('/')) path = `/${path}`;
-  const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-  query.sort();
-  const host = encodeURIComponent(hostname.toLowerCase());
-  let id = `${host}${path}?${query.toString()}`;
+  const query = canonicalQuery(q === -1 ? '' : url.slice(q + 1)).replaceAll('|', '%7C');
+  const host = encodeURIComponent(hostnameOf(hostname));
+  let id = `${host}${path}?${query}`;
   if (vary.length > 0) id += `|${JSON.stringify(vary.map(([name, value]) => [name, value ?? null]))}`;
   return shorten(id);
 }
 
-/** The hostname of a `Host` header value, as Express and Fastify give it: without its port. */
+/** Query keys that every parser reads as themselves: no escape, `+`, bracket or dot to interpret. */
+const PLAIN_KEY = /^[A-Za-z0-9_~-]+$/;
+
+/**
+ * The query with its `&`-separated pairs in order of their keys, as sent (`?b=2&a=1` is `?a=1&b=2`). Pairs
+ * of one key keep their order (`?a=1&a=2` is the list `[1, 2]`, `?a=2&a=1` another). A query with any key
+ * that a parser could read as another (`%61` is `a`, `a[]` joins `a` in qs) stays exactly as sent.
+ */
+function canonicalQuery(query: string): string {
+  const pairs = query.split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    return { pair, key: eq === -1 ? pair : pair.slice(0, eq) };
+  });
+  if (!pairs.every(({ key }) => PLAIN_KEY.test(key))) return query;
+  // Array.prototype.sort is stable: pairs of one key stay in the order they came in.
+  pairs.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+  return pairs.map(({ pair }) => pair).join('&');
+}
+
+/**
+ * The hostname of a `Host` header value (or of a hostname that kept its port, as Fastify 4 gives it):
+ * without its port. Anything that is not `host[:port]` is kept whole.
+ */
 export function hostnameOf(host: string): string {
-  const match = /^(\[[^\]]*\]|[^:]*)/.exec(host);
+  const match = /^(\[[^\]]*\]|[^:[\]]*)(?::\d*)?$/.exec(host);
   return match ? match[1] : host;
 }
 

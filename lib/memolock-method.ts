@@ -25,6 +25,11 @@ export class MemoizedMethod implements MemoizedCall {
     this.#where = describePair(decorated);
   }
 
+  /** The method as written. */
+  get original(): Method {
+    return this.#original;
+  }
+
   /** The id of a call on `instance` with `args`. Throws `MemoLockArgumentError` naming the method. */
   id(instance: object | undefined, args: readonly unknown[]): string {
     const { key } = this.#decorated.options;

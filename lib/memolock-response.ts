@@ -58,17 +58,59 @@ export function headersOf(response: unknown): Record<string, unknown> {
 }
 
 /**
+ * Methods that set a cookie: Express's `res.cookie()`/`clearCookie()`, and `@fastify/cookie`'s
+ * `reply.setCookie()`/`cookie()`/`clearCookie()`, which keep the cookie aside and write `Set-Cookie` only
+ * when the reply is sent, after the response was captured.
+ */
+const COOKIE_SETTERS = ['cookie', 'setCookie', 'clearCookie'];
+
+/**
+ * Shadows the response's cookie methods with ones that call `onCall` first; returns what puts them back.
+ * (A method that cannot be shadowed, which no framework makes, is left as it is.)
+ */
+function watchCookieSetters(response: unknown, onCall: () => void): () => void {
+  if (typeof response !== 'object' || response === null) return () => undefined;
+  const target = response as Record<string, unknown>;
+  const restores: Array<() => void> = [];
+  for (const name of COOKIE_SETTERS) {
+    const method = target[name];
+    if (typeof method !== 'function') continue;
+    const own = Object.getOwnPropertyDescriptor(target, name);
+    if (own && !own.configurable) continue;
+    Object.defineProperty(target, name, {
+      configurable: true,
+      writable: true,
+      value: function (this: unknown, ...args: unknown[]) {
+        onCall();
+        return (method as (...a: unknown[]) => unknown).apply(this, args);
+      },
+    });
+    restores.push(() => (own ? Object.defineProperty(target, name, own) : delete target[name]));
+  }
+  return () => restores.splice(0).forEach((restore) => restore());
+}
+
+/**
  * Records the response one handler makes. Created just before the handler runs (what was set before is
  * Nest's or middleware's, set again on every request); `capture` takes what the handler changed since.
+ * Until `release`, it also notices the handler setting a cookie through a framework's cookie methods.
  */
 export class ResponseRecorder {
   readonly #response: unknown;
   readonly #before: Record<string, unknown>;
+  readonly #unwatch: () => void;
+  #setCookie = false;
   #frozen: { status: number; headers: Record<string, unknown> } | undefined;
 
   constructor(response: unknown) {
     this.#response = response;
     this.#before = headersOf(response);
+    this.#unwatch = watchCookieSetters(response, () => (this.#setCookie = true));
+  }
+
+  /** The handler is done: the response's cookie methods are its own again. */
+  release(): void {
+    this.#unwatch();
   }
 
   /**
@@ -85,7 +127,10 @@ export class ResponseRecorder {
       throw new NotShareableError('the handler answered with a stream, which cannot be shared', body);
     }
     const { status, headers: after } = this.#frozen ?? this.#now();
-    if (after['set-cookie'] !== undefined && !same(after['set-cookie'], this.#before['set-cookie'])) {
+    if (
+      this.#setCookie ||
+      (after['set-cookie'] !== undefined && !same(after['set-cookie'], this.#before['set-cookie']))
+    ) {
       throw new NotShareableError('the handler set a cookie (Set-Cookie), which is never shared', body);
     }
     const headers: Record<string, string | number | string[]> = {};
@@ -103,6 +148,29 @@ export class ResponseRecorder {
   #now() {
     return { status: (this.#response as HttpResponse).statusCode ?? 200, headers: headersOf(this.#response) };
   }
+}
+
+const ENVELOPE_FIELDS = new Set(['status', 'headers', 'body', 'base64']);
+
+/**
+ * Whether a stored value is a response this package stored: another program (or a provider method, which
+ * no tag shares with a route) may have written anything under the key, and replaying that would answer
+ * with no status at all.
+ */
+export function isMemoizedResponse(value: unknown): value is MemoizedResponse {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const { status, headers, base64 } = value as Record<string, unknown>;
+  if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) return false;
+  if (!Object.keys(value).every((field) => ENVELOPE_FIELDS.has(field))) return false;
+  if (base64 !== undefined && typeof base64 !== 'string') return false;
+  if (headers === undefined) return true;
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return false;
+  return Object.values(headers).every(
+    (v) =>
+      typeof v === 'string' ||
+      typeof v === 'number' ||
+      (Array.isArray(v) && v.every((item) => typeof item === 'string')),
+  );
 }
 
 /** Sets the memoized status and headers on this request's response, and returns the body to answer with. */

@@ -31,23 +31,33 @@ const NAMES: Record<number, string> = {
   [RouteParamtypes.IP]: '@Ip()',
   [RouteParamtypes.RAW_BODY]: '@RawBody()',
 };
-/** What `vary` may stand for: request data that is, or comes from, its headers. */
-const HEADER_LIKE = new Set<number>([RouteParamtypes.REQUEST, RouteParamtypes.HEADERS]);
 
-export function planRoute(decorated: Decorated): RoutePlan {
-  return { ...decorated, bypass: bypassReason(decorated) };
+/** What the explorer knows of the controller, beyond its class. */
+export interface ControllerFacts {
+  /**
+   * Whether Nest makes the controller per request: it, or a provider or enhancer it depends on, is
+   * `Scope.REQUEST` (or injects `REQUEST`). Its answer may then depend on any part of the request.
+   */
+  requestScoped: boolean;
 }
 
-function bypassReason({ type, name, options }: Decorated): string | undefined {
+export function planRoute(decorated: Decorated, facts: ControllerFacts): RoutePlan {
+  return { ...decorated, bypass: bypassReason(decorated, facts) };
+}
+
+/**
+ * Why the handler is bypassed, if it is. Only a `key` (which sees the whole request) covers what may hold
+ * anything: `@Req()`, `@Headers()` without a name, custom parameter decorators (a `@CurrentUser()` a guard
+ * filled from an API key), a request-scoped controller. `vary` covers exactly the `@Headers('name')` it
+ * names.
+ */
+function bypassReason({ type, name, options }: Decorated, facts: ControllerFacts): string | undefined {
   const args: Record<string, { data?: unknown }> = Reflect.getMetadata(ROUTE_ARGS_METADATA, type, name) ?? {};
   const vary = options.vary ?? [];
   const uncovered: string[] = [];
+  let keyOnly = false;
   for (const [key, { data }] of Object.entries(args)) {
     const head = key.slice(0, key.lastIndexOf(':'));
-    if (head.endsWith(CUSTOM_ROUTE_ARGS_METADATA)) {
-      if (!options.key && vary.length === 0) uncovered.push('a custom parameter decorator');
-      continue;
-    }
     const paramtype = Number(head);
     if (paramtype === RouteParamtypes.RESPONSE) {
       if (Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, type, name)) continue;
@@ -55,14 +65,23 @@ function bypassReason({ type, name, options }: Decorated): string | undefined {
     }
     if (paramtype === RouteParamtypes.NEXT)
       return 'it hands the request on with @Next(), which cannot be replayed';
-    if (COVERED.has(paramtype) || options.key) continue;
-    if (paramtype === RouteParamtypes.HEADERS && typeof data === 'string') {
+    if (options.key || COVERED.has(paramtype)) continue;
+    if (head.endsWith(CUSTOM_ROUTE_ARGS_METADATA)) {
+      uncovered.push('a custom parameter decorator');
+      keyOnly = true;
+    } else if (paramtype === RouteParamtypes.HEADERS && typeof data === 'string') {
       if (!vary.includes(data.toLowerCase())) uncovered.push(`@Headers('${data}') (add it to vary)`);
-      continue;
+    } else {
+      uncovered.push(NAMES[paramtype] ?? `a route argument of type ${paramtype}`);
+      keyOnly ||= paramtype === RouteParamtypes.REQUEST || paramtype === RouteParamtypes.HEADERS;
     }
-    if (HEADER_LIKE.has(paramtype) && vary.length > 0) continue;
-    uncovered.push(NAMES[paramtype] ?? `a route argument of type ${paramtype}`);
+  }
+  if (facts.requestScoped && !options.key) {
+    return 'its controller is request-scoped (it, or a provider or enhancer it depends on, is Scope.REQUEST or injects REQUEST), so its answer may depend on anything in the request; give @MemoLocked a key that says how it varies';
   }
   if (uncovered.length === 0) return undefined;
-  return `it reads ${uncovered.join(', ')}, which its resource id (host, path, query and vary headers) does not cover; declare vary or a key`;
+  const remedy = keyOnly
+    ? "give @MemoLocked a key that says how the answer varies, or read each header it needs with @Headers('name') and list it in vary"
+    : 'give @MemoLocked a key that says how the answer varies';
+  return `it reads ${uncovered.join(', ')}, which its resource id (host, path, query and vary headers) does not cover; ${remedy}`;
 }

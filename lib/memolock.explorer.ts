@@ -1,12 +1,13 @@
 /**
  * Finds the `@MemoLocked` methods of the application at bootstrap. Provider methods (of singletons and of
  * every transient instance) are memoized from then on; controller handlers get a route plan for
- * `MemoLockInterceptor` (Nest registered the routes already). It runs in a global module, whose
- * `onModuleInit` Nest calls before any other module's, so that no provider's own `onModuleInit` calls a
- * decorated method before it is memoized. Misuse fails here, before the app serves anything.
+ * `MemoLockInterceptor` (Nest registered the routes already). It runs in `onModuleInit`, which Nest calls
+ * once every instance exists, and it asks Nest to call its module's first (see `initializeFirst`), so that
+ * no provider's own `onModuleInit` calls a decorated method before it is memoized. Misuse fails here,
+ * before the app serves anything.
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner, ModuleRef, ModulesContainer } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { MemoLockArgumentError } from './errors';
 import { getMemoLockedOptions, getOriginalMethod, type MemoLockedOptions } from './memo-locked.decorator';
@@ -14,7 +15,7 @@ import { MemoLockCalls } from './memolock-calls';
 import { Messages } from './memolock.messages';
 import { MemoizedMethod } from './memolock-method';
 import { describePair, MemoLockRegistry } from './memolock.registry';
-import { planRoute } from './memolock-route-plan';
+import { planRoute, type RoutePlan } from './memolock-route-plan';
 import { MemoLockService } from './memolock.service';
 
 type Method = (...args: unknown[]) => unknown;
@@ -23,6 +24,7 @@ type Class = abstract new (...args: any[]) => unknown;
 @Injectable()
 export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('MemoLock');
+  readonly #booting: WeakRef<object>;
   #started = false;
 
   constructor(
@@ -30,19 +32,29 @@ export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
     @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
     @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
-  ) {}
+    @Inject(ModulesContainer) modules: ModulesContainer,
+  ) {
+    this.#booting = MemoLockCalls.created(this);
+    initializeFirst(modules);
+  }
 
   onModuleInit(): void {
-    const service = this.moduleRef.get(MemoLockService, { strict: false });
-    for (const wrapper of this.discovery.getProviders()) this.#exploreProvider(wrapper, service);
-    for (const wrapper of this.discovery.getControllers()) this.#exploreController(wrapper);
-    this.registry.assertTagsApart();
-    MemoLockCalls.started();
+    try {
+      const service = this.moduleRef.get(MemoLockService, { strict: false });
+      for (const wrapper of this.discovery.getProviders()) this.#exploreProvider(wrapper, service);
+      for (const wrapper of this.discovery.getControllers()) this.#exploreController(wrapper);
+      this.registry.assertTagsApart();
+    } catch (error) {
+      MemoLockCalls.abandoned(this.#booting);
+      throw error;
+    }
+    MemoLockCalls.started(this.#booting);
     this.#started = true;
   }
 
   onApplicationShutdown(): void {
     if (this.#started) MemoLockCalls.stopped();
+    else MemoLockCalls.abandoned(this.#booting);
     this.#started = false;
   }
 
@@ -65,9 +77,13 @@ export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
       for (const [name, options, original] of this.#decorated(instance)) {
         assertReturnsPromise(type, name, original);
         const decorated = { type, name, options };
-        const memoized = new MemoizedMethod(decorated, original, service.handleFor(options));
-        this.registry.addProvider({ ...decorated, memoized, instance });
-        MemoLockCalls.memoize(instance, name, memoized);
+        // One entry per (class, method), however many instances: the registry counts them.
+        const entry = this.registry.addProvider(
+          decorated,
+          instance,
+          () => new MemoizedMethod(decorated, original, service.handleFor(options)),
+        );
+        MemoLockCalls.memoize(instance, name, entry.memoized);
       }
     }
   }
@@ -82,11 +98,33 @@ export class MemoLockExplorer implements OnModuleInit, OnApplicationShutdown {
           `@MemoLocked on ${type.name}.${name}: ${Messages.invalidArgument('serializer', "a controller handler stores a whole response (status, headers, body), which 'raw' cannot hold; use 'json' or your own", 'raw')}`,
         );
       }
-      const plan = planRoute({ type, name, options });
-      this.registry.addRoute(plan);
-      if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
+      this.#planRoute(wrapper, type, name, options);
     }
     MemoLockCalls.passThrough(type);
+  }
+
+  /**
+   * The plan of a memoized route: the one made at startup, or, for a controller the startup did not see,
+   * one made now (and warned about once, as at startup).
+   */
+  routePlan(type: Class, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
+    const known = this.registry.route(type, name);
+    if (known) return known;
+    const wrapper = this.discovery.getControllers().find((w) => w.metatype === type && !w.isAlias);
+    return this.#planRoute(wrapper, type, name, options);
+  }
+
+  #planRoute(
+    wrapper: InstanceWrapper | undefined,
+    type: Class,
+    name: string,
+    options: Readonly<MemoLockedOptions>,
+  ): RoutePlan {
+    // A controller Nest does not know is taken for request-scoped: nothing says its answer is not personal.
+    const plan = planRoute({ type, name, options }, { requestScoped: !wrapper?.isDependencyTreeStatic() });
+    this.registry.addRoute(plan);
+    if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
+    return plan;
   }
 
   /** The `@MemoLocked` methods reachable from `target`, with their options and the methods as written. */
@@ -117,4 +155,20 @@ function assertReturnsPromise(type: Class, name: string, original: Method): void
     '@MemoLocked',
     Messages.notAsync(`${type.name}.${name}`, 'is neither async nor declared to return a Promise'),
   );
+}
+
+/**
+ * Nest calls `onModuleInit` module by module, global modules first, in the order it found them: a global
+ * module of the application imported before `MemoLockModule` would run its providers' `onModuleInit` (a
+ * cache warmer, say) before the explorer has memoized anything. Nest orders modules by their `distance`
+ * from the root, which it computes when it scans them (before any instance exists) and reads when it first
+ * calls the hooks (after they all do): the explorer's module is put above every other here. Should a Nest
+ * version not have it, those early calls run as written, each method warning once.
+ */
+function initializeFirst(modules: ModulesContainer): void {
+  for (const module of modules.values()) {
+    if (!module.providers.has(MemoLockExplorer)) continue;
+    const distance = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(module), 'distance');
+    if (typeof distance?.set === 'function') module.distance = Number.POSITIVE_INFINITY;
+  }
 }

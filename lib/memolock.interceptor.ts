@@ -26,16 +26,19 @@ import { CACHE_STATUS_NAME } from './memolock.constants';
 import { answerFailure } from './memolock-http-errors';
 import { httpId } from './memolock-identity';
 import { Messages } from './memolock.messages';
-import { type AnyClass, MemoLockRegistry, describePair } from './memolock.registry';
+import { MemoLockExplorer } from './memolock.explorer';
+import { describePair } from './memolock.registry';
 import {
   bodyOf,
+  isMemoizedResponse,
   type MemoizedResponse,
   NOT_SHAREABLE,
   NotShareableError,
   replayResponse,
   ResponseRecorder,
 } from './memolock-response';
-import { planRoute, type RoutePlan } from './memolock-route-plan';
+import type { RoutePlan } from './memolock-route-plan';
+import { holdsClassInstances } from './memolock-serializer-order';
 import { MemoLockService } from './memolock.service';
 
 interface HttpRequest {
@@ -61,20 +64,22 @@ export class MemoLockInterceptor implements NestInterceptor {
   readonly #logger = new Logger('MemoLock');
   /** Routes seen answering what cannot be shared (a stream, a cookie): bypassed from then on. */
   readonly #notShared = new WeakSet<RoutePlan>();
-  /** Plans of routes the explorer did not see (e.g. of a lazily loaded module). */
-  readonly #latePlans = new WeakMap<AnyClass, Map<string, RoutePlan>>();
+  /** Set when a serializer may run outside this interceptor: class instances are then never shared. */
+  #classInstancesUnsafe = false;
+  /** Routes warned about for an entry that holds something other than a stored response. */
+  readonly #foreign = new WeakSet<RoutePlan>();
 
   constructor(
     @Inject(MemoLockService) private readonly memoLock: MemoLockService,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-    @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
+    @Inject(MemoLockExplorer) private readonly explorer: MemoLockExplorer,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const handler = context.getHandler();
     const options = getMemoLockedOptions(handler);
     if (!options || context.getType() !== 'http') return next.handle();
-    const plan = this.#plan(context.getClass(), handler.name, options);
+    const plan = this.explorer.routePlan(context.getClass(), handler.name, options);
     const request = context.switchToHttp().getRequest<HttpRequest>();
     const response = context.switchToHttp().getResponse<unknown>();
     const method = request.method?.toUpperCase();
@@ -88,6 +93,14 @@ export class MemoLockInterceptor implements NestInterceptor {
       return next.handle();
     }
     return defer(() => this.#serve(context, next, plan, request, response));
+  }
+
+  /**
+   * @internal Called at startup when the order of global interceptors cannot be verified (see
+   * memolock-serializer-order.ts): responses holding class instances are not shared from then on.
+   */
+  shareNoClassInstances(): void {
+    this.#classInstancesUnsafe = true;
   }
 
   /**
@@ -137,18 +150,34 @@ export class MemoLockInterceptor implements NestInterceptor {
           options.timeout,
           async () => {
             ran = true;
-            recorder = new ResponseRecorder(response);
-            const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
-            const memoized = recorder.capture(body);
-            return {
-              value: memoized,
-              ttl: typeof options.ttl === 'function' ? options.ttl(body) : options.ttl,
-            };
+            const recording = (recorder = new ResponseRecorder(response));
+            try {
+              const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
+              if (this.#classInstancesUnsafe && holdsClassInstances(body)) {
+                throw new NotShareableError(Messages.classInstancesUnverified(), body);
+              }
+              const memoized = recording.capture(body);
+              return {
+                value: memoized,
+                ttl: typeof options.ttl === 'function' ? options.ttl(body) : options.ttl,
+              };
+            } finally {
+              recording.release();
+            }
           },
           // The handler's response is this request's own: with a stale or current value at hand (grace,
           // earlyRefresh), the request whose handler runs waits for it rather than run it after answering.
           BOUND,
         );
+      if (!ran && !isMemoizedResponse(value)) {
+        // Not a response this package stored (another program wrote the key): never replayed.
+        if (!this.#foreign.has(plan)) {
+          this.#foreign.add(plan);
+          this.#logger.warn(Messages.notAResponse(describePair(plan), options.tag));
+        }
+        this.#setStatus(response, STATUS_HEADER.bypass);
+        return lastValueFrom(next.handle(), { defaultValue: undefined });
+      }
       this.#setStatus(response, STATUS_HEADER[status]);
       // The computing request already has its status and headers; it answers the stored body like the rest.
       // A stale answer (its handler failed: fail-safe) is replayed whole, as for any other request.
@@ -175,20 +204,6 @@ export class MemoLockInterceptor implements NestInterceptor {
       for (const [name, value] of Object.entries(answer.headers)) adapter.setHeader(response, name, value);
       throw answer.error;
     }
-  }
-
-  #plan(type: AnyClass, name: string, options: Readonly<MemoLockedOptions>): RoutePlan {
-    const known = this.registry.route(type, name);
-    if (known) return known;
-    let plans = this.#latePlans.get(type);
-    if (!plans) this.#latePlans.set(type, (plans = new Map()));
-    let plan = plans.get(name);
-    if (!plan) {
-      plan = planRoute({ type, name, options });
-      plans.set(name, plan);
-      if (plan.bypass) this.#logger.warn(Messages.routeBypassed(describePair(plan), plan.bypass));
-    }
-    return plan;
   }
 
   #setStatus(response: unknown, value: string): void {

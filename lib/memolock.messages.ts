@@ -1,6 +1,9 @@
 /** Every message this package shows, as small factories, so that wording stays consistent and greppable. */
 
 const where = (tag: string, id: string) => `resource "${tag}:${id}"`;
+/** Said of every call MemoLock cannot place: it may have come before MemoLock found the instances. */
+const EARLY =
+  'A call made from a constructor or a factory, while Nest is still creating instances, is never memoized; calls from onModuleInit on are.';
 
 export const Messages = {
   invalidArgument: (argument: string, expectation: string, got: unknown) =>
@@ -38,17 +41,33 @@ export const Messages = {
   tagShared: (tag: string, pairs: string[]) =>
     `@MemoLocked tag "${tag}" is used by ${pairs.join(', ')}: their calls could share cache entries. Give each its own tag, its own key, or declare shared: true on each if they really are one resource.`,
   noModule: (where: string) =>
-    `@MemoLocked on ${where} is not memoized: no MemoLockModule is initialized in this process. Import MemoLockModule.forRoot() in your application module (with redis: 'memory' in unit tests).`,
+    `@MemoLocked on ${where} is not memoized: no MemoLockModule is initialized in this process. Import MemoLockModule.forRoot() in your application module (with redis: 'memory' in unit tests). ${EARLY}`,
   notManaged: (where: string) =>
-    `@MemoLocked on ${where} is not memoized for this call: the instance is not one MemoLock found at startup (created with new, request-scoped, or called before MemoLockModule initialized).`,
+    `@MemoLocked on ${where} is not memoized for this call: the instance is not one MemoLock found at startup (created with new, or request-scoped). ${EARLY}`,
+  notStarted: (where: string) =>
+    `@MemoLocked on ${where} is not memoized for this call: it was made before MemoLock started. ${EARLY}`,
+  superCall: (declaredOn: string, override: string) =>
+    `@MemoLocked on ${declaredOn} is not memoized when ${override}, which overrides it, calls it through super: it runs as written (${override} itself is memoized).`,
+  instancesShared: (where: string, type: string, count: number) =>
+    `@MemoLocked on ${where}: the application has ${count} instances of ${type} (factory providers, a class provided in several modules, or transient instances), whose calls would share cache entries. Give the method a key that tells the instances apart (it runs with the instance as this, e.g. key(this: ${type}, id: string) { return \`\${this.table}/\${id}\`; }), or declare shared: true if every instance answers the same for the same arguments.`,
+  tagRouteAndProvider: (tag: string, routes: string[], providers: string[]) =>
+    `@MemoLocked tag "${tag}" is used by the route ${routes.join(', ')} and the provider method ${providers.join(', ')}: a route stores whole HTTP responses and a method plain values, so they can never share entries, key or shared: true notwithstanding. Give them different tags.`,
   requestScoped: (where: string) =>
     `@MemoLocked on ${where} is ignored: the provider is request-scoped. Move the method to a singleton provider.`,
   routeBypassed: (where: string, reason: string) =>
     `@MemoLocked on ${where} is bypassed: ${reason}. Every request runs the handler.`,
   notShared: (where: string, reason: string) =>
     `@MemoLocked on ${where}: ${reason}; this handler is not memoized from now on.`,
+  notAResponse: (where: string, tag: string) =>
+    `@MemoLocked on ${where}: an entry of tag "${tag}" holds something other than a response this package stored (written by another program?); such requests run the handler and are not memoized.`,
+  serializerOrderUnknown: () =>
+    "MemoLock cannot see the order of this Nest version's global interceptors, so it cannot make sure that a ClassSerializerInterceptor registered with APP_INTERCEPTOR runs inside its own (where @Exclude() applies before a response is stored). Memoized routes whose handler answers class instances are not shared; register the serializer on the controller (@UseInterceptors) or with app.useGlobalInterceptors() to have them memoized.",
+  classInstancesUnverified: () =>
+    'the handler answered class instances while the order of the global serializers is unknown (see the startup warning), so an @Exclude() field could be stored and shared',
   unknownBinding: (where: string) =>
     `No @MemoLocked method ${where} in this application (a provider or controller of it, decorated).`,
+  routeFailed: (name: string, message: string) =>
+    `A memoized route's computation failed with ${name}: ${message} (answered alike in every process: only an HttpException carries its status to the others).`,
   remoteFailure: (tag: string, id: string, message: string) =>
     `The computation of ${where(tag, id)} failed in another process: ${message}`,
   illFormed: (what: string) =>

@@ -1,6 +1,7 @@
 import {
   type BeforeApplicationShutdown,
   Inject,
+  Logger,
   Module,
   type NestModule,
   type OnApplicationShutdown,
@@ -10,6 +11,7 @@ import { MemoLockEngine } from './engine/memolock-engine.interface';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
 import { MemoLockCoreModule } from './memolock-core.module';
 import { MemoLockInterceptor } from './memolock.interceptor';
+import { Messages } from './memolock.messages';
 import { moveSerializersInside } from './memolock-serializer-order';
 import { ConfigurableMemoLockModule } from './memolock.module-definition';
 import { closeConnection, type MemoLockConnection, memoLockProviders } from './memolock.providers';
@@ -56,7 +58,9 @@ export class MemoLockModule
 
   /** Runs after `app.useGlobalInterceptors()` and before Nest registers routes: see memolock-serializer-order.ts. */
   configure(): void {
-    moveSerializersInside(this.moduleRef, this.interceptor);
+    if (moveSerializersInside(this.moduleRef, this.interceptor).verified) return;
+    new Logger('MemoLock').warn(Messages.serializerOrderUnknown());
+    this.interceptor.shareNoClassInstances();
   }
 
   /** Pending calls reject with `MemoLockClosedError` before the HTTP server waits for their requests. */

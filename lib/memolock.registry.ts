@@ -1,7 +1,9 @@
 /**
- * What one application decorated, found at startup: the memoized methods of its providers and the plans
- * of its memoized routes, each under its concrete (class, method) pair. It refuses a tag shared by pairs
- * that could then share entries, and answers invalidation's "which method, which options".
+ * What one application decorated, found at startup: the memoized methods of its providers (with every
+ * instance found) and the plans of its memoized routes, each under its concrete (class, method) pair. It
+ * refuses what could share entries between things that are not one resource: a tag used by several pairs,
+ * by a route and a provider method, or a method of a class with several instances; and answers
+ * invalidation's "which method, which options, which instances".
  */
 import { Injectable } from '@nestjs/common';
 import { MemoLockArgumentError } from './errors';
@@ -20,10 +22,10 @@ export interface Decorated {
   options: Readonly<MemoLockedOptions>;
 }
 
-/** A memoized provider method, with one instance to call its `key` on (for invalidation). */
+/** A memoized provider method, with the instances of its class that the application holds. */
 export interface ProviderEntry extends Decorated {
   memoized: MemoizedMethod;
-  instance: object;
+  instances: Set<object>;
 }
 
 export const describePair = ({ type, name }: Pick<Decorated, 'type' | 'name'>) => `${type.name}.${name}`;
@@ -33,8 +35,14 @@ export class MemoLockRegistry {
   readonly #providers = new Map<AnyClass, Map<string, ProviderEntry>>();
   readonly #routes = new Map<AnyClass, Map<string, RoutePlan>>();
 
-  addProvider(decorated: ProviderEntry): void {
-    this.#at(this.#providers, decorated.type).set(decorated.name, decorated);
+  /** The entry of a provider method, made on its first instance by `memoize`; `instance` is added to it. */
+  addProvider(decorated: Decorated, instance: object, memoize: () => MemoizedMethod): ProviderEntry {
+    const methods = this.#at(this.#providers, decorated.type);
+    let entry = methods.get(decorated.name);
+    if (!entry)
+      methods.set(decorated.name, (entry = { ...decorated, memoized: memoize(), instances: new Set() }));
+    entry.instances.add(instance);
+    return entry;
   }
 
   addRoute(plan: RoutePlan): void {
@@ -50,21 +58,44 @@ export class MemoLockRegistry {
   }
 
   /**
-   * Fails when one tag is used by several (class, method) pairs, unless each declares `shared: true` or a
-   * key of its own: a key inherited by two classes is one key for both, so it does not tell them apart.
+   * Fails when calls of two things that are not one resource could meet under one key:
+   * - a method of a class the application holds several instances of (a repository per table), unless it
+   *   has a key (which runs with the instance as `this`) or `shared: true`;
+   * - a tag used by a route and a provider method, which store different things (a whole response, a value);
+   * - a tag used by several (class, method) pairs, unless each declares `shared: true` or a key of its own:
+   *   a key inherited by two classes is one key for both, so it does not tell them apart.
    */
   assertTagsApart(): void {
-    const byTag = new Map<string, Decorated[]>();
-    for (const table of [this.#providers, this.#routes] as Map<AnyClass, Map<string, Decorated>>[]) {
-      for (const methods of table.values()) {
-        for (const decorated of methods.values()) {
-          const pairs = byTag.get(decorated.options.tag) ?? [];
-          pairs.push(decorated);
-          byTag.set(decorated.options.tag, pairs);
-        }
+    for (const methods of this.#providers.values()) {
+      for (const entry of methods.values()) {
+        const { options, instances, type } = entry;
+        if (instances.size < 2 || options.key || options.shared) continue;
+        throw new MemoLockArgumentError(
+          'key',
+          Messages.instancesShared(describePair(entry), type.name, instances.size),
+        );
       }
     }
-    for (const [tag, pairs] of byTag) {
+    const byTag = new Map<string, { routes: Decorated[]; providers: Decorated[] }>();
+    const collect = (table: Map<AnyClass, Map<string, Decorated>>, kind: 'routes' | 'providers') => {
+      for (const methods of table.values()) {
+        for (const decorated of methods.values()) {
+          const uses = byTag.get(decorated.options.tag) ?? { routes: [], providers: [] };
+          uses[kind].push(decorated);
+          byTag.set(decorated.options.tag, uses);
+        }
+      }
+    };
+    collect(this.#providers, 'providers');
+    collect(this.#routes, 'routes');
+    for (const [tag, { routes, providers }] of byTag) {
+      if (routes.length > 0 && providers.length > 0) {
+        throw new MemoLockArgumentError(
+          'tag',
+          Messages.tagRouteAndProvider(tag, routes.map(describePair), providers.map(describePair)),
+        );
+      }
+      const pairs = [...routes, ...providers];
       if (pairs.length < 2) continue;
       const keyed = (d: Decorated) =>
         d.options.key && pairs.filter((o) => o.options === d.options).length === 1;

@@ -110,7 +110,8 @@ export class MemoLockService {
 
   /**
    * Drops the entry of one call of a `@MemoLocked` provider method, with the arguments of the call: the id
-   * is derived exactly as for the call itself, so nobody needs to know its format.
+   * is derived exactly as for the call itself, so nobody needs to know its format (on every instance of the
+   * class, when its `key` tells several apart).
    *
    * @example
    * await memoLock.invalidate(LikesService, 'likesOf', 'kristoff'); // drops likes:kristoff
@@ -124,7 +125,8 @@ export class MemoLockService {
     if (!entry) {
       throw new MemoLockArgumentError('method', Messages.unknownBinding(`${type.name}.${method}`));
     }
-    await entry.memoized.invalidate(entry.instance, args);
+    // Each instance's key may give another id (a repository per table): drop them all.
+    await Promise.all([...entry.instances].map((instance) => entry.memoized.invalidate(instance, args)));
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { Messages } from '../memolock.messages';
-import { META_INFIX, STALE_INFIX } from './protocol';
+import { globLiteral, keyPrefixOf, META_INFIX, STALE_INFIX } from './protocol';
 import { type RedisLink, RedisUnavailableError, withDeadline } from './redis-call';
 
 /** Keys asked for per SCAN call: large enough to be quick, small enough to keep each call short. */
@@ -15,16 +15,20 @@ const SCAN_COUNT = 1_000;
 /**
  * The SCAN pattern of a tag's keys, `T:*` and `T/*` (one pass finds values and what freshness options keep
  * beside them; {@link dropped} picks). Tags cannot hold `* ? [ ]` but may hold `\`, which SCAN's glob would
- * read as an escape: escape every special character so the pattern matches the tag literally.
+ * read as an escape: escape every special character so the pattern matches the tag literally. ioredis puts
+ * a client's `keyPrefix` before keys, but never into a pattern: it is added here.
  */
-export function keysPattern(tag: string): string {
-  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}[:/]*`;
+export function keysPattern(tag: string, keyPrefix = ''): string {
+  return `${globLiteral(keyPrefix + tag)}[:/]*`;
 }
 
-/** Whether `key`, found by the tag's pattern, goes: a value, a record or a stale copy (not a lock). */
-function dropped(tag: string, key: string): 'value' | 'extra' | undefined {
-  if (key.startsWith(':', tag.length)) return 'value';
-  if (key.startsWith(META_INFIX, tag.length) || key.startsWith(STALE_INFIX, tag.length)) return 'extra';
+/**
+ * Whether `key`, found by the pattern of `named` (the key prefix and the tag), goes: a value, a record or a
+ * stale copy (not a lock, not a pause).
+ */
+function dropped(named: string, key: string): 'value' | 'extra' | undefined {
+  if (key.startsWith(':', named.length)) return 'value';
+  if (key.startsWith(META_INFIX, named.length) || key.startsWith(STALE_INFIX, named.length)) return 'extra';
   return undefined;
 }
 
@@ -46,7 +50,9 @@ function callNode<T>(link: RedisLink, node: Redis, command: string, send: () => 
 }
 
 async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<number> {
-  const pattern = keysPattern(tag);
+  const keyPrefix = keyPrefixOf(link.client);
+  const pattern = keysPattern(tag, keyPrefix);
+  const named = keyPrefix + tag;
   let cursor = '0';
   let deleted = 0;
   do {
@@ -54,8 +60,8 @@ async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<
       node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT),
     );
     cursor = next;
-    const values = keys.filter((key) => dropped(tag, key) === 'value');
-    const extras = keys.filter((key) => dropped(tag, key) === 'extra');
+    const values = keys.filter((key) => dropped(named, key) === 'value');
+    const extras = keys.filter((key) => dropped(named, key) === 'extra');
     // Stale copies first: no reader may find a value gone and its stale copy still there.
     if (extras.length > 0) await deleteKeys(link, node, extras);
     if (values.length > 0) deleted += await deleteKeys(link, node, values);
@@ -68,8 +74,10 @@ async function deleteOnNode(link: RedisLink, node: Redis, tag: string): Promise<
  * different slots, even slots that node owns.
  */
 async function deleteKeys(link: RedisLink, node: Redis, keys: string[]): Promise<number> {
+  // SCAN answers whole key names; DEL through `node` gets the node's keyPrefix put before them again.
+  const prefix = keyPrefixOf(node);
   const pipeline = node.pipeline();
-  for (const key of keys) pipeline.del(key);
+  for (const key of keys) pipeline.del(key.startsWith(prefix) ? key.slice(prefix.length) : key);
   const replies = await callNode(link, node, 'DEL', () => pipeline.exec());
   let deleted = 0;
   for (const [error, count] of replies ?? []) {

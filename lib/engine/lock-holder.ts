@@ -89,7 +89,8 @@ function renewer(resource: Resource, lock: RedisLock): RenewLock {
 
 /**
  * Starts external work with the lock held, once `watch` has subscribed (so that nothing the other program
- * publishes is missed). A `start` that throws releases the lock with a failure notice.
+ * publishes is missed). A `start` that throws releases the lock with a failure notice; a subscription that
+ * fails gives it up.
  */
 export async function startExternal(
   resource: Resource,
@@ -101,7 +102,11 @@ export async function startExternal(
     await watch();
     await start();
   } catch (error) {
-    if (error instanceof RedisUnavailableError) throw redisError(resource, error);
+    if (error instanceof RedisUnavailableError) {
+      // Nothing started, so nothing will publish: waiters elsewhere go back to the lock now, not at the lease's end.
+      await lock.giveUp();
+      throw redisError(resource, error);
+    }
     await lock.failAndRelease(error);
     throw error;
   }

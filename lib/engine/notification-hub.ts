@@ -11,7 +11,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { MemoLockClosedError, type RemoteFailure } from '../errors';
 import { Messages } from '../memolock.messages';
 import type { ConnectionState } from './connection-state';
-import { decodeNotice, parseChannel, tagPattern } from './protocol';
+import { decodeNotice, keyPrefixOf, parseChannel, tagPattern } from './protocol';
 import { closeClient, RedisUnavailableError, withDeadline } from './redis-call';
 
 export type HubEvent =
@@ -46,6 +46,8 @@ export class NotificationHub {
   readonly #owner: Redis | Cluster;
   readonly #commandTimeout: number;
   readonly #state: ConnectionState;
+  /** The owner's `keyPrefix`, which ioredis leaves off channels: patterns and channels carry it here. */
+  readonly #prefix: string;
   #subscriber: Redis | Cluster | undefined;
   /** Whether a subscriber connection ended before (its replacement then waits for the owner to be ready). */
   #replacing = false;
@@ -62,6 +64,7 @@ export class NotificationHub {
     this.#owner = owner;
     this.#commandTimeout = commandTimeout;
     this.#state = state;
+    this.#prefix = keyPrefixOf(owner);
   }
 
   /** Tags with an active pattern subscription (for diagnostics and tests). */
@@ -108,7 +111,7 @@ export class NotificationHub {
       this.#tags.delete(tag);
       // Commands on one connection run in order, so a later PSUBSCRIBE of the same tag cannot be undone by
       // this one.
-      this.#subscriber?.punsubscribe(tagPattern(tag)).catch(() => undefined);
+      this.#subscriber?.punsubscribe(tagPattern(tag, this.#prefix)).catch(() => undefined);
     }
   }
 
@@ -136,7 +139,7 @@ export class NotificationHub {
       return;
     }
     subscription.ready = withDeadline(
-      connection.psubscribe(tagPattern(tag)),
+      connection.psubscribe(tagPattern(tag, this.#prefix)),
       this.#commandTimeout,
       'PSUBSCRIBE',
     );
@@ -234,7 +237,7 @@ export class NotificationHub {
   }
 
   #route(channel: string, message: string): void {
-    const parsed = parseChannel(channel);
+    const parsed = parseChannel(channel, this.#prefix);
     if (!parsed) return;
     const set = this.#watchers.get(`${parsed.tag}:${parsed.id}`);
     if (!set) return;

@@ -33,12 +33,16 @@ export const META_INFIX = '/meta:';
 export const STALE_INFIX = '/stale:';
 export const THROTTLE_INFIX = '/throttle:';
 
-export function resourceNames(tag: string, id: string): ResourceNames {
+/**
+ * @param channelPrefix the client's `keyPrefix`: ioredis prefixes the keys but not the channels, so the
+ * channels get it here, and one prefix's waiters never hear another's values.
+ */
+export function resourceNames(tag: string, id: string, channelPrefix = ''): ResourceNames {
   return {
     valueKey: `${tag}:${id}`,
     lockKey: `${tag}/lock:${id}`,
-    notifChannel: `${tag}${NOTIF_INFIX}${id}`,
-    failChannel: `${tag}${FAIL_INFIX}${id}`,
+    notifChannel: `${channelPrefix}${tag}${NOTIF_INFIX}${id}`,
+    failChannel: `${channelPrefix}${tag}${FAIL_INFIX}${id}`,
     metaKey: `${tag}${META_INFIX}${id}`,
     staleKey: `${tag}${STALE_INFIX}${id}`,
     throttleKey: `${tag}${THROTTLE_INFIX}${id}`,
@@ -46,17 +50,33 @@ export function resourceNames(tag: string, id: string): ResourceNames {
 }
 
 /**
+ * The `keyPrefix` ioredis puts before every key this client sends (`''` without one). Keys, locks and
+ * channels all live under it, so that a Go/C# peer sees tag `T` of a client with prefix `P` as tag `PT`.
+ */
+export function keyPrefixOf(client: { options?: { keyPrefix?: unknown } }): string {
+  const prefix = client.options?.keyPrefix;
+  return prefix === undefined || prefix === null ? '' : String(prefix);
+}
+
+/** `text` as a glob that matches it literally (SCAN MATCH, PSUBSCRIBE). */
+export function globLiteral(text: string): string {
+  return text.replace(/[\\*?[\]]/g, '\\$&');
+}
+
+/**
  * The one pattern a process subscribes to per tag: it covers `T/notif:*` and `T/fail:*`. Tags cannot hold
  * glob characters, but a backslash would still escape the next character, so escape everything special.
  */
-export function tagPattern(tag: string): string {
-  return `${tag.replace(/[\\*?[\]]/g, '\\$&')}/*`;
+export function tagPattern(tag: string, channelPrefix = ''): string {
+  return `${globLiteral(channelPrefix + tag)}/*`;
 }
 
 /** What a message on a tag's pattern is about; `undefined` for channels that are not ours. */
 export type ChannelMessage = { kind: 'value' | 'failure'; tag: string; id: string };
 
-export function parseChannel(channel: string): ChannelMessage | undefined {
+export function parseChannel(whole: string, channelPrefix = ''): ChannelMessage | undefined {
+  if (!whole.startsWith(channelPrefix)) return undefined;
+  const channel = whole.slice(channelPrefix.length);
   const slash = channel.indexOf('/');
   if (slash <= 0) return undefined;
   const tag = channel.slice(0, slash);

@@ -16,6 +16,7 @@ import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { L1Cache, type L1Options } from './l1-cache';
 import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
+import { keyPrefixOf } from './protocol';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
 import { type FlightContext, RedisFlight } from './redis-flight';
@@ -71,7 +72,7 @@ const DEFAULT_COMMAND_TIMEOUT = 1_000;
 export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBackend {
   readonly #link: RedisLink;
   readonly #hub: NotificationHub;
-  readonly #defaults: ReturnType<typeof resolveEngineDefaults>;
+  readonly #defaults: ReturnType<typeof resolveEngineDefaults> & { channelPrefix: string };
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
   readonly #l1: L1Tier | undefined;
@@ -102,7 +103,11 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     const logger = options.logger ?? console;
     assertLogger('options.logger', logger);
     if (options.l1 !== undefined) assertL1Options('options.l1', options.l1);
-    this.#defaults = resolveEngineDefaults(options, 'options');
+    // Channels carry the client's keyPrefix as its keys do (ioredis prefixes keys only).
+    this.#defaults = {
+      ...resolveEngineDefaults(options, 'options'),
+      channelPrefix: keyPrefixOf(asIoRedis(options.client)),
+    };
     const state = new ConnectionState(logger);
     const redis = asIoRedis(options.client);
     this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);

@@ -64,7 +64,7 @@ export function resolveEngineDefaults(options: MemoLockBehaviourOptions, prefix:
 export function resolveTagOptions(
   tag: unknown,
   options: unknown,
-  defaults: ReturnType<typeof resolveEngineDefaults>,
+  defaults: ReturnType<typeof resolveEngineDefaults> & { channelPrefix?: string },
 ): ResolvedTagOptions {
   assertTag(tag);
   assertTagOptions(options);
@@ -79,7 +79,7 @@ export function resolveTagOptions(
     onRedisError: o.onRedisError ?? defaults.onRedisError,
     onComputeError: o.onComputeError ?? defaults.onComputeError,
     maxValueBytes: o.maxValueBytes ?? defaults.maxValueBytes,
-    names: (id: string) => resourceNames(tag, id),
+    names: (id: string) => resourceNames(tag, id, defaults.channelPrefix),
   };
   return withFreshness(resolved, mergeFreshness(NO_FRESHNESS, o), false);
 }

@@ -28,6 +28,8 @@ export interface StartOptions {
   logger?: LoggerService;
   /** Runs on the app before it starts listening (e.g. `useGlobalInterceptors`). */
   configure?: (app: INestApplication) => void;
+  /** The Fastify adapter to use (a subclass, say), for platform `fastify`. */
+  fastify?: FastifyAdapter;
 }
 
 /** Log lines by level, for tests that check warnings. */
@@ -52,7 +54,7 @@ export async function startApp(
   const moduleRef = await Test.createTestingModule({ imports: [module] }).compile();
   const app =
     platform === 'fastify'
-      ? moduleRef.createNestApplication(new FastifyAdapter())
+      ? moduleRef.createNestApplication(options.fastify ?? new FastifyAdapter())
       : moduleRef.createNestApplication();
   app.useLogger(options.logger ?? false);
   options.configure?.(app);
@@ -65,35 +67,43 @@ export async function startApp(
     app,
     url,
     request,
-    get: (path, headers = {}) =>
-      new Promise<HttpAnswer>((resolve, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port, path, method: 'GET', headers: { connection: 'close', ...headers } },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (text += chunk));
-            res.on('end', () => {
-              let body: unknown = text;
-              try {
-                body = JSON.parse(text);
-              } catch {
-                // a plain-text answer
-              }
-              const cacheStatus = res.headers['cache-status'];
-              resolve({
-                status: res.statusCode!,
-                cacheStatus: typeof cacheStatus === 'string' ? cacheStatus : null,
-                headers: res.headers,
-                text,
-                body,
-              });
-            });
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      }),
+    get: (path, headers = {}) => httpGet(Number(port), path, headers),
     close: () => app.close(),
   };
+}
+
+/** A GET over real HTTP to a loopback port, with any headers (`Host` included, which fetch cannot set). */
+export function httpGet(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer> {
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: 'GET', headers: { connection: 'close', ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // a plain-text answer
+          }
+          const cacheStatus = res.headers['cache-status'];
+          resolve({
+            status: res.statusCode!,
+            cacheStatus: typeof cacheStatus === 'string' ? cacheStatus : null,
+            headers: res.headers,
+            text,
+            body,
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }

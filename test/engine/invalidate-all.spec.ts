@@ -28,6 +28,11 @@ describe('keysPattern', () => {
     expect(keysPattern('likes')).toBe('likes[:/]*');
     expect(keysPattern('a\\b')).toBe('a\\\\b[:/]*');
   });
+
+  it("puts the client's keyPrefix into the pattern, which ioredis leaves alone, escaped too", () => {
+    expect(keysPattern('likes', 'app:')).toBe('app:likes[:/]*');
+    expect(keysPattern('likes', 'a*[1]')).toBe('a\\*\\[1\\]likes[:/]*');
+  });
 });
 
 describe('invalidateAll on standalone Redis', () => {
@@ -79,6 +84,18 @@ describe('invalidateAll on standalone Redis', () => {
     expect(await admin.exists('a\\b:1', 'a\\b:2')).toBe(0);
   });
 
+  it('drops the values a client with a keyPrefix stored, and not those of the same tag under another prefix', async () => {
+    const prefixed = redis.engine({ client: redis.client({ keyPrefix: 'app:' }) });
+    const plain = redis.engine();
+    await fill(prefixed, 'pre', ['1', '2']);
+    await fill(plain, 'pre', ['1']);
+    expect((await admin.keys('*pre:*')).sort()).toEqual(['app:pre:1', 'app:pre:2', 'pre:1']);
+
+    expect(await prefixed.memoLock('pre', { lockTimeout: 1_000 }).invalidateAll()).toBe(2);
+
+    expect(await admin.keys('*pre:*')).toEqual(['pre:1']);
+  });
+
   it('rejects with MemoLockRedisError when Redis fails, and with MemoLockClosedError after close()', async () => {
     const other = await startRedis();
     const engine = other.engine({ commandTimeout: 300 });
@@ -114,6 +131,25 @@ describe('invalidateAll on a Redis Cluster', () => {
     const after = await Promise.all(nodes.map((node) => node.keys('spread:*')));
     expect(after.flat()).toEqual([]);
     expect(await cluster.client().get('other:k1')).toBe(JSON.stringify('other/k1'));
+  });
+
+  it.each([
+    ['of the cluster', { keyPrefix: 'app:' }],
+    ['of its nodes', { redisOptions: { keyPrefix: 'app:' } }],
+  ])('drops the values of a cluster client with a keyPrefix %s', async (_where, options) => {
+    const engine = cluster.engine({ client: cluster.client(options) });
+    await fill(
+      engine,
+      'pfx',
+      Array.from({ length: 50 }, (_, i) => `k${i}`),
+    );
+    const count = async () =>
+      (await Promise.all(cluster.ports.map((_, i) => cluster.node(i).keys('app:pfx:*')))).flat().length;
+    expect(await count()).toBe(50);
+
+    expect(await engine.memoLock('pfx', { lockTimeout: 1_000 }).invalidateAll()).toBe(50);
+
+    expect(await count()).toBe(0);
   });
 });
 

@@ -11,12 +11,13 @@ import {
   Get,
   type INestApplication,
   Param,
+  Scope,
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, Reflector } from '@nestjs/core';
 import { Exclude, Expose } from 'class-transformer';
 import { MemoLocked, MemoLockModule } from '../../lib';
-import { type HttpApp, type Platform, startApp } from '../app/http-app';
+import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 
@@ -161,3 +162,76 @@ describe.each<[Platform, Registration]>([
     });
   }
 });
+
+@Controller('per-request')
+class PerRequestController {
+  @Get('keyed/:id')
+  @MemoLocked({
+    tag: 'csi-per-request',
+    ttl: 60_000,
+    timeout: 5_000,
+    key: (_ctx, req: { params: { id: string } }) => req.params.id,
+  })
+  keyed(@Param('id') id: string) {
+    return user(id);
+  }
+
+  @Get('unkeyed/:id')
+  @MemoLocked('csi-per-request-unkeyed', 60_000, 5_000)
+  unkeyed(@Param('id') id: string) {
+    return user(id);
+  }
+}
+
+describe.each<Platform>(['express', 'fastify'])(
+  'a request-scoped APP_INTERCEPTOR serializer (%s)',
+  (platform) => {
+    // Nest keeps request-scoped global interceptors apart and runs them after every static one, so always
+    // inside MemoLock's; and it makes every controller request-scoped, which only a key covers.
+    let redis: TestRedis;
+    let apps: HttpApp[];
+    const logger = recordingLogger();
+
+    beforeAll(async () => {
+      redis = await startRedis();
+      const module: DynamicModule = {
+        module: class PerRequestSerializerAppModule {},
+        imports: [MemoLockModule.forRoot({ redis: redis.url })],
+        controllers: [PerRequestController],
+        providers: [
+          {
+            provide: APP_INTERCEPTOR,
+            scope: Scope.REQUEST,
+            useFactory: (reflector: Reflector) => new ClassSerializerInterceptor(reflector),
+            inject: [Reflector],
+          },
+        ],
+      };
+      apps = [await startApp(module, platform, { logger }), await startApp(module, platform, { logger })];
+    });
+    afterAll(async () => {
+      await Promise.all(apps.map((app) => app.close()));
+      await redis.stop();
+    });
+
+    it('runs inside MemoLock: a keyed route never stores nor answers an @Exclude() field', async () => {
+      const [a, b] = apps;
+      const first = await a.get('/per-request/keyed/1');
+      const hit = await b.get('/per-request/keyed/1');
+      expect(first.body).toEqual({ id: '1', name: 'user 1' });
+      expect(hit).toMatchObject({ cacheStatus: 'nestjs-memolock; hit', body: { id: '1', name: 'user 1' } });
+      expect(await redis.client().get('csi-per-request:1')).not.toContain('secret');
+    });
+
+    it('makes an unkeyed route bypassed, as every request-scoped controller is, with a warning', async () => {
+      const answer = await apps[0].get('/per-request/unkeyed/1');
+      expect(answer).toMatchObject({
+        cacheStatus: 'nestjs-memolock; fwd=bypass',
+        body: { id: '1', name: 'user 1' },
+      });
+      expect(logger.warnings.join('\n')).toContain(
+        '@MemoLocked on PerRequestController.unkeyed is bypassed: its controller is request-scoped',
+      );
+    });
+  },
+);

@@ -5,19 +5,28 @@
  * app instances share one real Redis, on Express and on Fastify.
  */
 import {
+  type CanActivate,
   Controller,
   createParamDecorator,
   type DynamicModule,
+  type ExecutionContext,
   Get,
   Headers,
   HostParam,
+  Inject,
+  Injectable,
   Ip,
   Module,
   Param,
+  Query,
   Req,
   Res,
+  Scope,
+  UseGuards,
 } from '@nestjs/common';
-import { MemoLocked, MemoLockModule } from '../../lib';
+import { REQUEST } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { MemoLocked, MemoLockModule, MemoLockService } from '../../lib';
 import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
@@ -35,6 +44,16 @@ class TenantController {
   home(@HostParam('tenant') tenant: string) {
     ran(`home:${tenant}`);
     return { tenant };
+  }
+}
+
+@Controller('search')
+class SearchController {
+  @Get()
+  @MemoLocked('search', 60_000, 5_000)
+  find(@Query('q') q: string) {
+    ran(`search:${q}`);
+    return { q };
   }
 }
 
@@ -94,7 +113,77 @@ class LanguageController {
   }
 }
 
-@Module({ controllers: [TenantController, LanguageController] })
+/** Nest's multi-tenancy recipe: a request-scoped provider that reads the tenant from the request. */
+@Injectable({ scope: Scope.REQUEST })
+class TenantItems {
+  constructor(@Inject(REQUEST) private readonly request: { headers: Record<string, string> }) {}
+  list() {
+    return [`item of ${this.request.headers['x-tenant']}`];
+  }
+}
+
+@Controller('scoped')
+class ScopedController {
+  constructor(@Inject(TenantItems) private readonly items: TenantItems) {}
+
+  @Get('items')
+  @MemoLocked('scoped-items', 60_000, 5_000)
+  items_() {
+    ran('scoped-items');
+    return this.items.list();
+  }
+
+  @Get('keyed')
+  @MemoLocked({
+    tag: 'scoped-keyed',
+    ttl: 60_000,
+    timeout: 5_000,
+    key: (_ctx, req: { headers: Record<string, string> }) => `tenant-${req.headers['x-tenant']}`,
+  })
+  keyed() {
+    ran('scoped-keyed');
+    return this.items.list();
+  }
+}
+
+/** A guard that fills `req.user` from an API key, read back by a custom decorator. */
+class ApiKeyGuard implements CanActivate {
+  canActivate(context: ExecutionContext) {
+    const request = context.switchToHttp().getRequest();
+    request.user = { name: `user-of-${request.headers['x-api-key']}` };
+    return true;
+  }
+}
+const CurrentUser = createParamDecorator(
+  (_data, ctx: ExecutionContext) => ctx.switchToHttp().getRequest().user,
+);
+
+@Controller('me')
+@UseGuards(ApiKeyGuard)
+class MeController {
+  @Get('user')
+  @MemoLocked({ tag: 'me-user', ttl: 60_000, timeout: 5_000, vary: ['accept-language'] })
+  user(@CurrentUser() user: { name: string }) {
+    return { hello: user.name };
+  }
+
+  @Get('request')
+  @MemoLocked({ tag: 'me-request', ttl: 60_000, timeout: 5_000, vary: ['accept-language'] })
+  request(@Req() req: { headers: Record<string, string> }) {
+    return { key: req.headers['x-api-key'] };
+  }
+
+  @Get('headers')
+  @MemoLocked({ tag: 'me-headers', ttl: 60_000, timeout: 5_000, vary: ['accept-language'] })
+  headers(@Headers() headers: Record<string, string>) {
+    return { key: headers['x-api-key'] };
+  }
+}
+
+@Module({
+  controllers: [TenantController, SearchController, LanguageController, ScopedController, MeController],
+  providers: [TenantItems],
+})
 class IdentityFeatureModule {}
 
 const appModule = (url: string): DynamicModule => ({
@@ -134,6 +223,63 @@ describe.each<Platform>(['express', 'fastify'])('HTTP resource identity (%s)', (
     expect([runs.get('home:acme'), runs.get('home:globex')]).toEqual([1, 1]);
     expect(await redis.client().exists('tenant-home:globex.example.com/tenant/home?')).toBe(1);
   });
+
+  it('gives a host param read in another case its own entry', async () => {
+    const upper = await a.get(`/tenant/home?case=${platform}`, { host: 'ACME.example.com' });
+    const lower = await b.get(`/tenant/home?case=${platform}`, { host: 'acme.example.com' });
+    expect(upper.body).toEqual({ tenant: 'ACME' });
+    expect(lower).toMatchObject({
+      body: { tenant: 'acme' },
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; stored',
+    });
+  });
+
+  it('never lets two queries that the handler reads apart share an entry (invalid escapes included)', async () => {
+    const ff = await a.get('/search?q=%FF');
+    const fe = await b.get('/search?q=%FE');
+    // Its own entry: Fastify's parser reads them apart; Express's makes both U+FFFD, which is still safe.
+    expect(fe.cacheStatus).toBe('nestjs-memolock; fwd=uri-miss; stored');
+    if (platform === 'fastify') expect(fe.body).not.toEqual(ff.body);
+    const sorted = await b.get('/search?x=1&q=sorted');
+    const reordered = await a.get('/search?q=sorted&x=1');
+    expect(sorted.cacheStatus).toBe('nestjs-memolock; fwd=uri-miss; stored');
+    expect(reordered).toMatchObject({ body: { q: 'sorted' }, cacheStatus: 'nestjs-memolock; hit' });
+  });
+
+  it("never serves one tenant's answer to another from a request-scoped controller: bypassed, with a warning", async () => {
+    const acme = await a.get('/scoped/items', { 'x-tenant': 'acme' });
+    const globex = await b.get('/scoped/items', { 'x-tenant': 'globex' });
+    expect(acme.body).toEqual(['item of acme']);
+    expect(globex).toMatchObject({ body: ['item of globex'], cacheStatus: 'nestjs-memolock; fwd=bypass' });
+    expect(logger.warnings.join('\n')).toContain(
+      '@MemoLocked on ScopedController.items_ is bypassed: its controller is request-scoped',
+    );
+  });
+
+  it('memoizes a request-scoped controller per its key', async () => {
+    await a.get('/scoped/keyed', { 'x-tenant': 'acme' });
+    const acme = await b.get('/scoped/keyed', { 'x-tenant': 'acme' });
+    const globex = await b.get('/scoped/keyed', { 'x-tenant': 'globex' });
+    expect(acme).toMatchObject({ body: ['item of acme'], cacheStatus: 'nestjs-memolock; hit' });
+    expect(globex.body).toEqual(['item of globex']);
+    expect(runs.get('scoped-keyed')).toBe(2);
+  });
+
+  it.each([
+    ['user', 'a custom parameter decorator', 'hello', 'user-of-bob'],
+    ['request', '@Req()', 'key', 'bob'],
+    ['headers', '@Headers()', 'key', 'bob'],
+  ])(
+    'never lets vary stand for what /me/%s reads (%s): only a key covers it',
+    async (route, what, field, bobs) => {
+      await a.get(`/me/${route}`, { 'x-api-key': 'alice', 'accept-language': 'en' });
+      const bob = await b.get(`/me/${route}`, { 'x-api-key': 'bob', 'accept-language': 'en' });
+      expect(bob).toMatchObject({ body: { [field]: bobs }, cacheStatus: 'nestjs-memolock; fwd=bypass' });
+      expect(logger.warnings.join('\n')).toContain(
+        `@MemoLocked on MeController.${route} is bypassed: it reads ${what}, which its resource id (host, path, query and vary headers) does not cover; give @MemoLocked a key that says how the answer varies, or read each header it needs with @Headers('name') and list it in vary.`,
+      );
+    },
+  );
 
   it('bypasses a handler reading a header it does not vary on, and warns at startup', async () => {
     const en = await a.get('/lang/unvaried/1', { 'accept-language': 'en' });
@@ -192,5 +338,41 @@ describe.each<Platform>(['express', 'fastify'])('HTTP resource identity (%s)', (
     expect([first.text, second.text]).toEqual(['written by hand', 'written by hand']);
     expect(runs.get('raw')).toBe(2);
     expect(logger.errors.filter((e) => e.includes('MemoLock'))).toEqual([]);
+  });
+});
+
+/** Nest 10 on Fastify 4: `request.hostname` kept the port, which Fastify 5 gives as `request.host` only. */
+class HostnameWithPortAdapter extends FastifyAdapter {
+  override getRequestHostname(request: { host: string }): string {
+    return request.host;
+  }
+}
+
+describe('a hostname given with its port (Nest 10 on Fastify 4)', () => {
+  let redis: TestRedis;
+  let app: HttpApp;
+  beforeAll(async () => {
+    redis = await startRedis();
+    app = await startApp(appModule(redis.url), 'fastify', { fastify: new HostnameWithPortAdapter() });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await redis?.stop();
+  });
+
+  it('is the same resource as without it, so that invalidateRoute drops its entry', async () => {
+    runs.clear();
+    const host = 'acme.example.com:3000';
+    await app.get('/search?q=port', { host });
+    expect((await app.get('/search?q=port', { host })).cacheStatus).toBe('nestjs-memolock; hit');
+    await app.app
+      .get(MemoLockService)
+      .invalidateRoute(SearchController, 'find', { host, url: '/search?q=port' });
+    const again = await app.get('/search?q=port', { host });
+    expect(again).toMatchObject({
+      body: { q: 'port' },
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; stored',
+    });
+    expect(runs.get('search:port')).toBe(2);
   });
 });

@@ -5,11 +5,24 @@
  * 500, a caller's timeout as 503 with Retry-After, each with Cache-Status. Two app instances share one real
  * Redis, on Express and on Fastify.
  */
-import { Controller, type DynamicModule, Get, HttpCode, Module, Param, Res } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  Catch,
+  Controller,
+  type DynamicModule,
+  type ExceptionFilter,
+  Get,
+  HttpCode,
+  Module,
+  Param,
+  Res,
+} from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { MemoLocked, MemoLockModule } from '../../lib';
 import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
+import { until } from '../support/until';
 
 jest.setTimeout(30_000);
 
@@ -24,8 +37,33 @@ interface Reply {
 
 const GENERIC_500 = { statusCode: 500, message: 'Internal server error' };
 
+/** A domain error, as TypeORM's EntityNotFoundError or Prisma's NotFoundError. */
+class EntityNotFound extends Error {
+  override name = 'EntityNotFound';
+}
+
+/** The recipe that maps a domain error to a status, for the whole application. */
+@Catch(EntityNotFound)
+class EntityNotFoundFilter implements ExceptionFilter {
+  catch(_error: EntityNotFound, host: ArgumentsHost) {
+    const reply = host.switchToHttp().getResponse();
+    // Express's res.status().json() and Fastify's reply.status().send() both exist on their objects.
+    const answer = reply.status(404);
+    if (typeof answer.json === 'function') answer.json({ statusCode: 404, message: 'Not found' });
+    else answer.send({ statusCode: 404, message: 'Not found' });
+  }
+}
+
 @Controller('resp')
 class ResponseController {
+  @Get('entity/:id')
+  @MemoLocked('resp-entity', 60_000, 5_000)
+  async entity(@Param('id') id: string) {
+    ran(`entity:${id}`);
+    await sleep(300);
+    throw new EntityNotFound(`row ${id} not in table users`);
+  }
+
   @Get('nothing/:id')
   @MemoLocked('resp-nothing', 60_000, 5_000)
   async nothing(@Param('id') id: string) {
@@ -80,7 +118,10 @@ class ResponseController {
   }
 }
 
-@Module({ controllers: [ResponseController] })
+@Module({
+  controllers: [ResponseController],
+  providers: [{ provide: APP_FILTER, useClass: EntityNotFoundFilter }],
+})
 class ResponseFeatureModule {}
 
 const appModule = (url: string): DynamicModule => ({
@@ -158,6 +199,28 @@ describe.each<Platform>(['express', 'fastify'])('the memoized HTTP response (%s)
     );
   });
 
+  it.each([
+    ['a provider value', { id: 'x', name: 'user x' }],
+    ['a string', 'plain text'],
+    ['an envelope with a status out of range', { status: 42, body: 'x' }],
+    ['an envelope with other fields', { status: 200, body: 'x', extra: true }],
+  ])(
+    'never replays %s that another program wrote under the route key: runs the handler, warns once',
+    async (_what, foreign) => {
+      const id = fresh();
+      const key = `resp-accepted:127.0.0.1/resp/accepted/${id}?`;
+      await redis.client().set(key, JSON.stringify(foreign), 'PX', 60_000);
+      const answer = await a.get(`/resp/accepted/${id}`);
+      expect(answer).toMatchObject({ status: 202, body: { id }, cacheStatus: 'nestjs-memolock; fwd=bypass' });
+      expect(await redis.client().get(key)).toBe(JSON.stringify(foreign)); // left alone
+      expect(
+        logger.warnings.filter((w) =>
+          w.includes('ResponseController.accepted: an entry of tag "resp-accepted"'),
+        ),
+      ).toHaveLength(1);
+    },
+  );
+
   it("answers a non-HTTP error carrying a status with Nest's generic 500 in both processes, never its message", async () => {
     const id = fresh();
     const holder = a.get(`/resp/axios/${id}`);
@@ -174,6 +237,27 @@ describe.each<Platform>(['express', 'fastify'])('the memoized HTTP response (%s)
       cacheStatus: 'nestjs-memolock; fwd=uri-miss; collapsed; detail=error',
     });
     expect(runs.get(`axios:${id}`)).toBe(1);
+  });
+
+  it('answers a domain error that an exception filter maps to 404 with the same generic 500 in both processes', async () => {
+    const id = fresh();
+    const holder = a.get(`/resp/entity/${id}`);
+    await until(
+      async () => (await redis.client().exists(`resp-entity/lock:127.0.0.1/resp/entity/${id}?`)) === 1,
+      'a computes',
+    );
+    const [first, waiter] = await Promise.all([holder, b.get(`/resp/entity/${id}`)]);
+    expect(first).toMatchObject({
+      status: 500,
+      body: GENERIC_500,
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; detail=error',
+    });
+    expect(waiter).toMatchObject({
+      status: 500,
+      body: GENERIC_500,
+      cacheStatus: 'nestjs-memolock; fwd=uri-miss; collapsed; detail=error',
+    });
+    expect(runs.get(`entity:${id}`)).toBe(1);
   });
 
   it('answers an http-errors style error (statusCode, expose) with the generic 500 in the computing process too', async () => {

@@ -3,7 +3,17 @@
  * pair, arguments encoded injectively with their types, nothing silently left unmemoized, synchronous
  * methods refused at startup, and invalidation without knowing the id format. Real Redis.
  */
-import { Injectable, Module, type OnModuleInit, Scope } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Global,
+  Inject,
+  Injectable,
+  Module,
+  type OnModuleInit,
+  Param,
+  Scope,
+} from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type Redis from 'ioredis';
 import { MemoLockArgumentError, MemoLocked, MemoLockModule, MemoLockService } from '../../lib';
@@ -112,6 +122,191 @@ describe('one tag per (class, method)', () => {
     const app = await boot([UserRepository]);
     expect(await app.get(UserRepository).findById('7')).toBe('users row 7');
     expect(await admin.get('repo:7')).toBe('"users row 7"');
+    await app.close();
+  });
+});
+
+describe('several instances of one class', () => {
+  class Repository {
+    constructor(readonly table: string) {}
+    @MemoLocked('instances-repo', 60_000, 5_000)
+    async findById(id: string) {
+      return `${this.table} row ${id}`;
+    }
+  }
+  const repositories = [
+    { provide: 'USERS', useFactory: () => new Repository('users') },
+    { provide: 'ORDERS', useFactory: () => new Repository('orders') },
+  ];
+
+  it('refuses at startup a method of a class with two instances, naming it and both remedies', async () => {
+    const refusal = boot(repositories);
+    await expect(refusal).rejects.toThrow(MemoLockArgumentError);
+    await expect(refusal).rejects.toThrow(
+      /@MemoLocked on Repository\.findById: the application has 2 instances of Repository .* Give the method a key that tells the instances apart .* or declare shared: true/,
+    );
+    expect(await admin.keys('instances-repo:*')).toEqual([]);
+  });
+
+  it("keeps two instances apart with a key that reads this, and invalidation drops each instance's entry", async () => {
+    class Keyed {
+      constructor(readonly table: string) {}
+      @MemoLocked({
+        tag: 'instances-keyed',
+        ttl: 60_000,
+        timeout: 5_000,
+        key(this: Keyed, id: string) {
+          return `${this.table}/${id}`;
+        },
+      })
+      async findById(id: string) {
+        return `${this.table} row ${id}`;
+      }
+    }
+    const app = await boot([
+      { provide: 'USERS', useFactory: () => new Keyed('users') },
+      { provide: 'ORDERS', useFactory: () => new Keyed('orders') },
+    ]);
+    expect(await app.get<Keyed>('USERS').findById('1')).toBe('users row 1');
+    expect(await app.get<Keyed>('ORDERS').findById('1')).toBe('orders row 1');
+    expect((await admin.keys('instances-keyed:*')).sort()).toEqual([
+      'instances-keyed:orders/1',
+      'instances-keyed:users/1',
+    ]);
+    await app.get(MemoLockService).invalidate(Keyed, 'findById', '1');
+    expect(await admin.keys('instances-keyed:*')).toEqual([]);
+    await app.close();
+  });
+
+  it('lets instances share entries when the method says shared: true', async () => {
+    class Config {
+      constructor(readonly source: string) {}
+      @MemoLocked({ tag: 'instances-shared', ttl: 60_000, timeout: 5_000, shared: true })
+      async value(name: string) {
+        return `${name} from ${this.source}`;
+      }
+    }
+    const app = await boot([
+      { provide: 'A', useFactory: () => new Config('a') },
+      { provide: 'B', useFactory: () => new Config('b') },
+    ]);
+    expect(await app.get<Config>('A').value('x')).toBe('x from a');
+    expect(await app.get<Config>('B').value('x')).toBe('x from a');
+    await app.close();
+  });
+
+  it('counts one instance once, whatever tokens provide it', async () => {
+    const users = new Repository('users');
+    const app = await boot([
+      { provide: 'USERS', useValue: users },
+      { provide: 'ALSO_USERS', useValue: users },
+    ]);
+    expect(await app.get<Repository>('ALSO_USERS').findById('2')).toBe('users row 2');
+    await app.close();
+  });
+
+  it('refuses a class provided in two modules', async () => {
+    @Injectable()
+    class Catalog {
+      @MemoLocked('instances-catalog', 60_000, 5_000)
+      async item(id: string) {
+        return id;
+      }
+    }
+    @Module({ providers: [Catalog] })
+    class ShopModule {}
+    @Module({ providers: [Catalog] })
+    class AdminModule {}
+    await expect(boot([], [ShopModule, AdminModule])).rejects.toThrow(
+      /@MemoLocked on Catalog\.item: the application has 2 instances of Catalog/,
+    );
+  });
+
+  it('refuses a transient provider made for two consumers, each of which may configure its own', async () => {
+    @Injectable({ scope: Scope.TRANSIENT })
+    class Client {
+      @MemoLocked('instances-transient', 60_000, 5_000)
+      async get(path: string) {
+        return path;
+      }
+    }
+    @Injectable()
+    class First {
+      constructor(@Inject(Client) readonly client: Client) {}
+    }
+    @Injectable()
+    class Second {
+      constructor(@Inject(Client) readonly client: Client) {}
+    }
+    await expect(boot([Client, First, Second])).rejects.toThrow(
+      /@MemoLocked on Client\.get: the application has 2 instances of Client/,
+    );
+  });
+});
+
+describe('a route and a provider method', () => {
+  it('never share a tag, keys and shared: true notwithstanding: a startup error names them', async () => {
+    @Injectable()
+    class Users {
+      @MemoLocked({ tag: 'user', ttl: 60_000, timeout: 5_000, shared: true, key: (id: string) => id })
+      async find(id: string) {
+        return { id };
+      }
+    }
+    @Controller('users')
+    class UsersController {
+      @Get(':id')
+      @MemoLocked({
+        tag: 'user',
+        ttl: 60_000,
+        timeout: 5_000,
+        shared: true,
+        key: (_ctx, req: { params: { id: string } }) => req.params.id,
+      })
+      get(@Param('id') id: string) {
+        return { id };
+      }
+    }
+    @Module({ controllers: [UsersController] })
+    class UsersModule {}
+    await expect(boot([Users], [UsersModule])).rejects.toThrow(
+      /tag "user" is used by the route UsersController\.get and the provider method Users\.find: .*Give them different tags/,
+    );
+  });
+});
+
+describe('an override of a memoized method', () => {
+  class Base {
+    @MemoLocked('override-base', 60_000, 5_000)
+    async find(id: string) {
+      return `base ${id}`;
+    }
+  }
+  @Injectable()
+  class Child extends Base {
+    @MemoLocked('override-child', 60_000, 5_000)
+    override async find(id: string) {
+      return `child of ${await super.find(id)}`;
+    }
+  }
+
+  it('answers when it calls super, memoizing itself and running the base method as written, with one warning', async () => {
+    const logger = recordingLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [MemoLockModule.forRoot({ redis: redis.url })],
+      providers: [Child],
+    }).compile();
+    moduleRef.useLogger(logger);
+    const app = await moduleRef.createNestApplication().init();
+    const started = performance.now();
+    expect(await app.get(Child).find('1')).toBe('child of base 1');
+    expect(await app.get(Child).find('2')).toBe('child of base 2');
+    expect(performance.now() - started).toBeLessThan(4_000); // not the 5 s timeout of a flight awaiting itself
+    expect(await admin.get('override-child:1')).toBe('"child of base 1"');
+    expect(await admin.exists('override-base:1')).toBe(0);
+    expect(logger.warnings.filter((w) => w.includes('Base.find'))).toEqual([
+      '@MemoLocked on Base.find is not memoized when Child.find, which overrides it, calls it through super: it runs as written (Child.find itself is memoized).',
+    ]);
     await app.close();
   });
 });
@@ -240,6 +435,77 @@ describe('no silent no-ops', () => {
     expect(computations).toBe(1);
     expect(await admin.get('warm:w')).toBe('"w"');
     await app.close();
+  });
+
+  it("memoizes calls from the onModuleInit of the application's own global module, imported before MemoLockModule", async () => {
+    let computations = 0;
+    @Injectable()
+    class Warm {
+      @MemoLocked('warm-global', 60_000, 5_000)
+      async value(id: string) {
+        computations++;
+        return id;
+      }
+    }
+    @Injectable()
+    class Warmer implements OnModuleInit {
+      constructor(@Inject(Warm) private readonly warm: Warm) {}
+      async onModuleInit() {
+        await this.warm.value('w');
+        await this.warm.value('w');
+      }
+    }
+    @Global()
+    @Module({ providers: [Warm, Warmer], exports: [Warm] })
+    class CoreModule {}
+    const logger = recordingLogger();
+    // Global modules run their hooks in the order Nest found them: CoreModule comes first here.
+    const moduleRef = await Test.createTestingModule({
+      imports: [CoreModule, MemoLockModule.forRoot({ redis: redis.url })],
+    }).compile();
+    moduleRef.useLogger(logger);
+    const app = await moduleRef.createNestApplication().init();
+    expect(computations).toBe(1);
+    expect(await admin.get('warm-global:w')).toBe('"w"');
+    expect(logger.warnings.filter((w) => w.includes('Warm.value'))).toEqual([]);
+    await app.close();
+  });
+
+  it('says that a call made while Nest creates instances (from a factory) is not memoized, and why', async () => {
+    let computations = 0;
+    @Injectable()
+    class Settings {
+      @MemoLocked('early-settings', 60_000, 5_000)
+      async load(name: string) {
+        computations++;
+        return name;
+      }
+    }
+    const logger = recordingLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [MemoLockModule.forRoot({ redis: redis.url })],
+      providers: [
+        Settings,
+        { provide: 'LOADED', useFactory: (s: Settings) => s.load('early'), inject: [Settings] },
+      ],
+    })
+      .setLogger(logger)
+      .compile();
+    const app = await moduleRef.createNestApplication().init();
+    try {
+      expect(await app.get('LOADED')).toBe('early');
+      // Which message depends on whether Nest had made MemoLock's explorer yet; each says why.
+      expect(logger.warnings.filter((w) => w.includes('Settings.load'))).toEqual([
+        expect.stringContaining(
+          'A call made from a constructor or a factory, while Nest is still creating instances, is never memoized',
+        ),
+      ]);
+      await app.get(Settings).load('later');
+      await app.get(Settings).load('later');
+      expect(computations).toBe(2); // the early call, then one for both later ones
+    } finally {
+      await app.close();
+    }
   });
 
   it('warns once per method when no MemoLockModule exists, and still runs the method', async () => {

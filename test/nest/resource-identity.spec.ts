@@ -74,12 +74,54 @@ function tag(v: unknown): unknown {
 }
 
 describe('httpId', () => {
-  it('covers the host, the path and the query, in canonical order', () => {
-    expect(httpId({ hostname: 'Acme.example.com', url: '/items/1?b=2&a=1' })).toBe(
+  it('covers the host, the path and the query, with the pairs of plain keys in order', () => {
+    expect(httpId({ hostname: 'acme.example.com', url: '/items/1?b=2&a=1' })).toBe(
       'acme.example.com/items/1?a=1&b=2',
     );
-    expect(httpId({ hostname: 'h', url: '/x?a=%31' })).toBe(httpId({ hostname: 'h', url: '/x?a=1' }));
     expect(httpId({ hostname: 'a', url: '/b/c' })).not.toBe(httpId({ hostname: 'a/b', url: '/c' }));
+  });
+
+  it('keeps the pairs of one key in the order they came, since parsers make a list of them', () => {
+    expect(httpId({ hostname: 'h', url: '/x?a=2&b=1&a=1' })).toBe('h/x?a=2&a=1&b=1');
+    expect(httpId({ hostname: 'h', url: '/x?a=1&a=2' })).not.toBe(
+      httpId({ hostname: 'h', url: '/x?a=2&a=1' }),
+    );
+  });
+
+  it('never decodes the query: invalid escapes, which decoding would all turn into U+FFFD, stay apart', () => {
+    expect(httpId({ hostname: 'h', url: '/q?q=%FF' })).not.toBe(httpId({ hostname: 'h', url: '/q?q=%FE' }));
+    expect(httpId({ hostname: 'h', url: '/q?q=%FF' })).toBe('h/q?q=%FF');
+    // Two spellings of one value are two ids: more entries, never a shared one.
+    expect(httpId({ hostname: 'h', url: '/x?a=%31' })).not.toBe(httpId({ hostname: 'h', url: '/x?a=1' }));
+  });
+
+  it('keeps a query as sent when a key could be read as another (escapes, brackets, dots, +)', () => {
+    // qs reads `%61=2&a=1` as a: ['2', '1'] and `a=1&%61=2` as a: ['1', '2']: no order is safe to impose.
+    for (const url of ['/x?b=1&%61=2&a=1', '/x?b=1&a[]=2&a=1', '/x?b=1&a.c=2&a=1', '/x?b=1&a+c=2']) {
+      expect(httpId({ hostname: 'h', url })).toBe(`h${url}`);
+    }
+  });
+
+  it('escapes a | in the query, so that it never reads as the start of the vary headers', () => {
+    const vary = (v: string) => [['x', v]] as const;
+    const crafted = httpId({ hostname: 'h', url: '/p?q=1|[["x","a"]]', vary: vary('b') });
+    const real = httpId({ hostname: 'h', url: '/p?q=1', vary: vary('a') });
+    expect(real).toBe('h/p?q=1|[["x","a"]]');
+    expect(crafted).toBe('h/p?q=1%7C[["x","a"]]|[["x","b"]]');
+  });
+
+  it('keeps the case of the host: a host param read in another case is another resource', () => {
+    expect(httpId({ hostname: 'ACME.example.com', url: '/' })).toBe('ACME.example.com/?');
+    expect(httpId({ hostname: 'ACME.example.com', url: '/' })).not.toBe(
+      httpId({ hostname: 'acme.example.com', url: '/' }),
+    );
+  });
+
+  it('drops the port of a hostname that kept it (Fastify 4), as invalidateRoute does with a Host', () => {
+    expect(httpId({ hostname: 'acme.example.com:3000', url: '/i' })).toBe(
+      httpId({ hostname: 'acme.example.com', url: '/i' }),
+    );
+    expect(httpId({ hostname: '[::1]:3000', url: '/i' })).toBe(httpId({ hostname: '[::1]', url: '/i' }));
   });
 
   it('adds the vary headers, absent ones included', () => {
@@ -90,8 +132,10 @@ describe('httpId', () => {
     expect(en).toBe('h/?|[["accept-language","en"]]');
   });
 
-  it('takes the hostname of a Host header without its port', () => {
+  it('takes the hostname of a Host header without its port, and keeps whatever is not host[:port]', () => {
     expect(hostnameOf('acme.example.com:8080')).toBe('acme.example.com');
+    expect(hostnameOf('acme.example.com')).toBe('acme.example.com');
     expect(hostnameOf('[::1]:3000')).toBe('[::1]');
+    expect(hostnameOf('::1')).toBe('::1'); // not ''
   });
 });
