@@ -24,7 +24,7 @@ for (const scenario of scenarios) {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
       text: scenario.title,
-      subtitle: `${label} (${higherIsBetter ? 'higher' : 'lower'} is better) · ${meta.date}, Node ${meta.node}, ${meta.redis}`,
+      subtitle: `${label} (${higherIsBetter ? 'higher' : 'lower'} is better) · ${(scenario.meta ?? meta).date}, Node ${(scenario.meta ?? meta).node}, ${(scenario.meta ?? meta).redis}`,
     },
     width: 520,
     height: { step: 26 },

@@ -6,7 +6,8 @@
  *
  * Run: `npm run bench:hit` (starts its own redis-server). `SECONDS` per measurement (default 3), `ROUNDS`
  * (default 3). `ONLY=engine-distinct` (or `floor-hot`, ...) runs that one measurement for `SECONDS`, for
- * profiling with `node --cpu-prof -r tsx/cjs bench/hit-path.ts`.
+ * profiling with `node --cpu-prof -r tsx/cjs bench/hit-path.ts`. `FRESHNESS=1` gives the engine's tag a grace
+ * and an early refresh (its hits then read each value's record too), its values stored through it.
  */
 import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../lib';
@@ -46,8 +47,19 @@ async function main() {
     const seed = client.pipeline().set('hot:key', VALUE);
     for (let i = 0; i < CALLERS; i++) seed.set(`hot:key-${i}`, VALUE);
     await seed.exec();
-    const handle = engine.memoLock('hot', { lockTimeout: 5_000 });
+    const freshness = process.env.FRESHNESS ? { grace: 60_000, earlyRefresh: {} } : {};
+    const handle = engine.memoLock('hot', { lockTimeout: 5_000, ...freshness });
     const compute = async () => ({ value: null, ttl: 1 });
+    if (process.env.FRESHNESS) {
+      // Stored through the engine, with their records: what the hits of such a tag read.
+      const value = JSON.parse(VALUE) as unknown;
+      const store = async () => ({ value, ttl: 3_600_000 });
+      await Promise.all(
+        ['key', ...Array.from({ length: CALLERS }, (_, i) => `key-${i}`)].map((key) =>
+          client.del(`hot:${key}`).then(() => handle.getResource(key, 5_000, store)),
+        ),
+      );
+    }
     const paths: Record<'floor' | 'engine', Call> = {
       floor: async (key) => JSON.parse((await client.get(`hot:${key}`))!),
       engine: (key) => handle.getResource(key, 1_000, compute),

@@ -4,12 +4,12 @@
  * SVG chart per scenario from the same JSON. BENCH_SECONDS scales the timed scenarios (default 5).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { commandStats, freePort, startRedis, type TestRedis } from '../test/support/redis-server';
-import type { PeerName } from './peers';
+import type { Freshness, PeerName } from './peers';
 import type { WorkerReply, WorkerRequest } from './worker';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -29,6 +29,8 @@ export interface Scenario {
   primary: { metric: string; label: string; higherIsBetter: boolean };
   columns: Array<{ metric: string; label: string }>;
   rows: Row[];
+  /** When and where a partial run (BENCH_ONLY) measured it, when not the file's full run. */
+  meta?: Record<string, string>;
 }
 
 // ---------------------------------------------------------------- processes
@@ -251,6 +253,191 @@ async function expiry(redis: TestRedis): Promise<Scenario> {
   };
 }
 
+/** The freshness scenarios' contenders: ours with and without the options, and peers with a similar feature. */
+interface Contender {
+  label: string;
+  peer: PeerName;
+  freshness?: Freshness;
+}
+
+/**
+ * A slow call that started from this long (ms) before a value's expiry to this long after the computation it
+ * may wait for counts as slowed by the expiry: a caller that waits for a recomputation started at expiry
+ * comes within that span.
+ */
+const EXPIRY_MARGIN_MS = 10;
+
+const EXPIRY_CONTENDERS: Contender[] = [
+  { label: `${OURS} (no freshness options)`, peer: OURS },
+  { label: `${OURS} (earlyRefresh)`, peer: OURS, freshness: { beta: 1 } },
+  { label: `${OURS} (earlyRefresh + grace 1 s)`, peer: OURS, freshness: { beta: 1, grace: 1_000 } },
+  { label: `${OURS} (grace 1 s)`, peer: OURS, freshness: { grace: 1_000 } },
+  { label: 'bentocache L2 (grace 1 s)', peer: 'bentocache L2', freshness: { grace: 1_000 } },
+  {
+    label: 'cache-manager (refreshThreshold 300 ms)',
+    peer: 'cache-manager',
+    freshness: { refreshThreshold: 300 },
+  },
+];
+
+/**
+ * Expiry under steady load with the freshness options: the same load as `expiry`, the value stored before
+ * the clock starts (so that only expiries are measured, not the first computation), and each contender's own
+ * hit-path p99 measured first under the same load on a value that does not expire.
+ */
+async function expiryFreshness(redis: TestRedis): Promise<Scenario> {
+  const rows: Row[] = [];
+  const durationMs = 10_000;
+  const workMs = 100;
+  const ttl = 1_000;
+  for (const { label, peer, freshness } of EXPIRY_CONTENDERS) {
+    const row = await withWorkers(redis.url, peer, 4, async (workers) => {
+      await reset(redis.client());
+      const steady = (key: string, keyTtl: number, ms: number, slowerThan?: number) =>
+        Promise.all(
+          workers.map((w) =>
+            w.send({
+              type: 'steady',
+              key,
+              callers: 16,
+              workMs,
+              ttl: keyTtl,
+              durationMs: ms,
+              freshness,
+              slowerThan,
+            }),
+          ),
+        );
+      await workers[0].send({ type: 'burst', key: 'stays', callers: 1, workMs, ttl: 600_000, freshness });
+      const hits = (await steady('stays', 600_000, 3_000)).flatMap((r) => r.latencies!).sort((a, b) => a - b);
+      const hitP99 = percentile(hits, 99);
+      const storedAt = Date.now();
+      await workers[0].send({ type: 'burst', key: 'expiring', callers: 1, workMs, ttl, freshness });
+      const replies = await steady('expiring', ttl, durationMs, hitP99 + 5);
+      const latencies = replies.flatMap((r) => r.latencies!).sort((a, b) => a - b);
+      // Where a value expired: a TTL after each computation ended (the first one's included). A slow call
+      // that started within EXPIRY_WINDOW_MS of one is "at expiry"; any other slow call is the machine's.
+      const expiries = [storedAt + workMs, ...replies.flatMap((r) => r.computedAt!)].map((at) => at + ttl);
+      const slow = replies.flatMap((r) => r.slow!);
+      const atExpiry = slow.filter(([at]) =>
+        expiries.some((e) => at >= e - EXPIRY_MARGIN_MS && at <= e + workMs + EXPIRY_MARGIN_MS),
+      );
+      const elsewhere = slow.filter((call) => !atExpiry.includes(call));
+      const slowest = (calls: Array<[number, number]>) => round(Math.max(0, ...calls.map(([, ms]) => ms)));
+      return {
+        peer: label,
+        computations: replies.reduce((sum, r) => sum + r.computations!, 0),
+        hitP99: round(hitP99, 2),
+        p99: round(percentile(latencies, 99), 2),
+        maxAtExpiry: slowest(atExpiry),
+        maxAtExpiryOverHitP99: round(Math.max(0, slowest(atExpiry) - hitP99)),
+        slowAtExpiry: atExpiry.length,
+        maxElsewhere: slowest(elsewhere),
+        slowElsewhere: elsewhere.length,
+        // Calls at expiry that took about a whole computation: they waited for one.
+        waitedAtExpiry: atExpiry.filter(([, ms]) => ms >= 0.9 * workMs).length,
+        calls: latencies.length,
+      };
+    });
+    rows.push(row);
+    log(`expiry with freshness: ${JSON.stringify(row)}`);
+  }
+  return {
+    id: 'expiry-freshness',
+    title: 'Expiry under steady load, with freshness options',
+    setup: `a hot key with a ${ttl / 1_000} s TTL read continuously for ${durationMs / 1_000} s by 4 processes x 16 callers, ${workMs} ms of work, stored before the clock starts (ideal: about one computation per TTL window, ${durationMs / ttl}, and no caller at expiry above the hit path's p99 + 5 ms; the p99 is measured first under the same load on a key that does not expire, and a slow call counts as at expiry when it started from ${EXPIRY_MARGIN_MS} ms before an expiry (a TTL after a computation ended) to ${EXPIRY_MARGIN_MS} ms after the ${workMs} ms a recomputation takes; other slow calls are the machine's, shown apart)`,
+    primary: {
+      metric: 'maxAtExpiryOverHitP99',
+      label: 'slowest call at expiry − hit p99 (ms)',
+      higherIsBetter: false,
+    },
+    columns: [
+      { metric: 'computations', label: 'computations' },
+      { metric: 'hitP99', label: 'hit p99 ms' },
+      { metric: 'p99', label: 'p99 ms' },
+      { metric: 'maxAtExpiry', label: 'max at expiry ms' },
+      { metric: 'maxAtExpiryOverHitP99', label: 'max at expiry − hit p99 ms' },
+      { metric: 'slowAtExpiry', label: 'calls at expiry above hit p99 + 5 ms' },
+      { metric: 'maxElsewhere', label: 'max elsewhere ms (the machine)' },
+      { metric: 'slowElsewhere', label: 'calls elsewhere above hit p99 + 5 ms' },
+      { metric: 'waitedAtExpiry', label: 'calls at expiry ≥ 0.9 × work (waited for it)' },
+      { metric: 'calls', label: 'calls' },
+    ],
+    rows,
+  };
+}
+
+const FAIL_SAFE_CONTENDERS: Contender[] = [
+  {
+    label: `${OURS} (grace 5 s, failSafeThrottle 500 ms)`,
+    peer: OURS,
+    freshness: { grace: 5_000, failSafeThrottle: 500 },
+  },
+  {
+    label: 'bentocache L2 (grace 5 s, graceBackoff 500 ms)',
+    peer: 'bentocache L2',
+    freshness: { grace: 5_000, failSafeThrottle: 500 },
+  },
+  { label: `${OURS} (no freshness options)`, peer: OURS },
+];
+
+/**
+ * Fail-safe: a source that fails on every computation after its first success. The value is stored (1 s
+ * TTL), then 4 processes x 16 callers read it until its grace is nearly over, every recomputation failing.
+ */
+async function failSafe(redis: TestRedis): Promise<Scenario> {
+  const rows: Row[] = [];
+  const ttl = 1_000;
+  for (const { label, peer, freshness } of FAIL_SAFE_CONTENDERS) {
+    const grace = freshness?.grace ?? 5_000;
+    const throttle = freshness?.failSafeThrottle ?? 500;
+    const row = await withWorkers(redis.url, peer, 4, async (workers) => {
+      await reset(redis.client());
+      await workers[0].send({ type: 'burst', key: 'failing', callers: 1, workMs: 0, ttl, freshness });
+      const until = Date.now() + ttl + grace - 250; // the whole grace, with a margin for the clock
+      const replies = await Promise.all(
+        workers.map((w) =>
+          w.send({ type: 'failing', key: 'failing', callers: 16, ttl, until, freshness: freshness ?? {} }),
+        ),
+      );
+      const attempts = replies.flatMap((r) => r.attempts!).sort((a, b) => a - b);
+      let perWindow = 0;
+      for (let i = 0, j = 0; i < attempts.length; i++) {
+        while (attempts[i] - attempts[j] >= throttle) j++;
+        perWindow = Math.max(perWindow, i - j + 1);
+      }
+      const gaps = attempts.slice(1).map((at, i) => at - attempts[i]);
+      const latencies = replies.flatMap((r) => r.latencies!).sort((a, b) => a - b);
+      return {
+        peer: label,
+        answered: replies.reduce((sum, r) => sum + r.answered!, 0),
+        failed: replies.reduce((sum, r) => sum + r.failed!, 0),
+        attempts: attempts.length,
+        maxAttemptsPerWindow: perWindow,
+        minGapMs: gaps.length ? Math.min(...gaps) : '—',
+        p99: round(percentile(latencies, 99), 2),
+      };
+    });
+    rows.push(row);
+    log(`fail-safe: ${JSON.stringify(row)}`);
+  }
+  return {
+    id: 'fail-safe',
+    title: 'Fail-safe: a source that fails after its first success',
+    setup: `a value stored with a ${ttl / 1_000} s TTL, then read by 4 processes x 16 callers until its 5 s grace is nearly over, every recomputation failing (ideal: every call answered with the stale value, at most one attempt per 500 ms throttle window fleet-wide, about ${5_000 / 500})`,
+    primary: { metric: 'failed', label: 'calls that failed', higherIsBetter: false },
+    columns: [
+      { metric: 'answered', label: 'calls answered' },
+      { metric: 'failed', label: 'calls failed' },
+      { metric: 'attempts', label: 'attempts' },
+      { metric: 'maxAttemptsPerWindow', label: 'most attempts in one throttle window' },
+      { metric: 'minGapMs', label: 'shortest gap between attempts (ms)' },
+      { metric: 'p99', label: 'p99 ms' },
+    ],
+    rows,
+  };
+}
+
 async function http(redis: TestRedis): Promise<Scenario> {
   const autocannon = require('autocannon') as (
     options: object,
@@ -442,6 +629,8 @@ async function main() {
       'hit-path': hitPath,
       'cold-stampede': coldStampede,
       expiry,
+      'expiry-freshness': expiryFreshness,
+      'fail-safe': failSafe,
       http,
       scale,
     })) {
@@ -452,9 +641,27 @@ async function main() {
     await redis.stop();
   }
   mkdirSync(join(__dirname, 'results'), { recursive: true });
-  writeFileSync(join(__dirname, 'results', 'latest.json'), JSON.stringify({ meta, scenarios }, null, 2));
   const md = markdown(scenarios, meta);
-  writeFileSync(join(__dirname, 'RESULTS.md'), md);
+  if (only) {
+    // A partial run (BENCH_ONLY) replaces its scenarios in the JSON, which the charts are drawn from, and
+    // prints its sections; RESULTS.md is written by a full run only, so that a partial one drops nothing.
+    const file = join(__dirname, 'results', 'latest.json');
+    const previous = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as { meta: Record<string, string>; scenarios: Scenario[] })
+      : undefined;
+    const merged = [...(previous?.scenarios ?? [])];
+    for (const scenario of scenarios) {
+      const dated = { ...scenario, meta }; // this run's date and machine, the file's own are the full run's
+      const at = merged.findIndex((s) => s.id === scenario.id);
+      if (at >= 0) merged[at] = dated;
+      else merged.push(dated);
+    }
+    writeFileSync(file, JSON.stringify({ meta: previous?.meta ?? meta, scenarios: merged }, null, 2));
+    log('BENCH_ONLY: bench/results/latest.json updated; RESULTS.md left as it is (its sections follow)');
+  } else {
+    writeFileSync(join(__dirname, 'results', 'latest.json'), JSON.stringify({ meta, scenarios }, null, 2));
+    writeFileSync(join(__dirname, 'RESULTS.md'), md);
+  }
   process.stdout.write(`${md}\n`);
 }
 

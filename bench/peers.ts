@@ -1,12 +1,26 @@
 /**
  * The contenders, each configured the way its own documentation recommends for Redis, behind one shape:
- * `get(key, compute, ttlMs)` returns the cached value or computes it.
+ * `get(key, compute, ttlMs, freshness?)` returns the cached value or computes it. `freshness` asks for the
+ * features of the freshness scenarios, which each peer maps to its own options where it has them (and
+ * ignores where it has not).
  */
 import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../lib';
 
+/** Freshness features a scenario asks for; each peer takes what it has. */
+export interface Freshness {
+  /** Serve a value this long (ms) past its ttl while it is recomputed, and when recomputing fails. */
+  grace?: number;
+  /** After a failure covered by a stale value, wait this long (ms) before the next attempt. */
+  failSafeThrottle?: number;
+  /** Recompute before expiry: ours with XFetch's beta. */
+  beta?: number;
+  /** Recompute before expiry: cache-manager's refreshThreshold (ms of ttl left). */
+  refreshThreshold?: number;
+}
+
 export interface Peer {
-  get(key: string, compute: () => Promise<unknown>, ttlMs: number): Promise<unknown>;
+  get(key: string, compute: () => Promise<unknown>, ttlMs: number, freshness?: Freshness): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -22,8 +36,18 @@ export const PEERS = {
     const engine = new RedisMemoLockEngine({ client });
     const handle = engine.memoLock('bench', { lockTimeout: 10_000 });
     return {
-      get: (key, compute, ttl) =>
-        handle.getResource(key, NO_TIMEOUT, async () => ({ value: await compute(), ttl })),
+      get: (key, compute, ttl, freshness) =>
+        handle.getResource(
+          key,
+          NO_TIMEOUT,
+          async () => ({ value: await compute(), ttl }),
+          // Per-call options (the same on every call of a scenario), as a caller would give them.
+          freshness && {
+            grace: freshness.grace,
+            failSafeThrottle: freshness.failSafeThrottle,
+            earlyRefresh: freshness.beta === undefined ? undefined : { beta: freshness.beta },
+          },
+        ),
       close: async () => {
         await engine.close();
         await client.quit();
@@ -71,7 +95,7 @@ export const PEERS = {
     const keyv = createKeyv(url, { namespace: 'bench' });
     const cache = createCache({ stores: [keyv] });
     return {
-      get: (key, compute, ttl) => cache.wrap(key, compute, ttl),
+      get: (key, compute, ttl, freshness) => cache.wrap(key, compute, ttl, freshness?.refreshThreshold),
       close: async () => void (await cache.disconnect()),
     };
   },
@@ -92,7 +116,17 @@ async function bento(url: string, withL1: boolean): Promise<Peer> {
     );
   const cache = new BentoCache({ default: 'store', stores: { store } });
   return {
-    get: (key, compute, ttl) => cache.getOrSet({ key, factory: compute, ttl }),
+    get: (key, compute, ttl, freshness) =>
+      cache.getOrSet({
+        key,
+        factory: compute,
+        ttl,
+        // bentocache's grace is the entry's whole lifetime in the cache (its physical TTL), not the time past
+        // its TTL: ttl + ours. Its stale-while-revalidate needs `timeout: 0` (a graced value at once while
+        // the factory runs in the background); graceBackoff spaces the factory's attempts after a failure.
+        ...(freshness?.grace ? { grace: ttl + freshness.grace, timeout: 0 } : {}),
+        ...(freshness?.failSafeThrottle ? { graceBackoff: freshness.failSafeThrottle } : {}),
+      }),
     close: async () => {
       await cache.disconnectAll();
       connection.disconnect();

@@ -125,6 +125,11 @@ export interface RemoteFailure {
   status?: number;
   /** The error's JSON-safe `response` body (as Nest's `HttpException` has), when it had one. */
   response?: unknown;
+  /**
+   * `false` when no stale value may stand in for this failure (fail-safe): a programming error, or an HTTP
+   * response that cannot be shared.
+   */
+  failSafe?: false;
 }
 
 /**

@@ -2,8 +2,11 @@ export * from './errors';
 export type {
   ComputedResource,
   Computation,
+  EarlyRefreshOptions,
   ExternalComputation,
   MemoLockBehaviourOptions,
+  MemoLockCallOptions,
+  MemoLockFreshnessOptions,
   MemoLockHandle,
   MemoLockLogger,
   MemoLockOptions,
@@ -20,7 +23,10 @@ export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
 export type { IoRedisClient } from './engine/ioredis-client';
-export { InMemoryMemoLockEngine } from './engine/in-memory-memolock.engine';
+export {
+  InMemoryMemoLockEngine,
+  type InMemoryMemoLockEngineOptions,
+} from './engine/in-memory-memolock.engine';
 export { MemoLockModule } from './memolock.module';
 export { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
 export type { MemoLockModuleOptions } from './memolock-module-options.interface';

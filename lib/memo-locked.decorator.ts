@@ -1,13 +1,29 @@
-import type { OnComputeError, OnRedisError, SerializerOption } from './engine/memolock-engine.interface';
+import type {
+  MemoLockFreshnessOptions,
+  OnComputeError,
+  OnRedisError,
+  SerializerOption,
+} from './engine/memolock-engine.interface';
 import { resolveSerializer } from './engine/serializer';
-import { assertBehaviourOptions, assertDuration, assertTag, MAX_TIMER_MS } from './engine/validation';
+import {
+  assertBehaviourOptions,
+  assertDuration,
+  assertFreshnessOptions,
+  assertTag,
+  MAX_TIMER_MS,
+} from './engine/validation';
 import { MemoLockArgumentError } from './errors';
 import { MEMOLOCKED_METADATA } from './memolock.constants';
 import { Messages } from './memolock.messages';
 import { memoLockedCall } from './memolock-calls';
 
-/** Options of {@link MemoLocked}. */
-export interface MemoLockedOptions<V = any> {
+/**
+ * Options of {@link MemoLocked}. `grace`, `softTimeout`, `earlyRefresh` and `failSafeThrottle` work as on the
+ * engine (see the README's "Freshness and fail-safe"); the module's defaults apply where they are absent. On
+ * a controller handler the request whose handler runs waits for it (its response is its own); every other
+ * request gets the stale or current value at once.
+ */
+export interface MemoLockedOptions<V = any> extends MemoLockFreshnessOptions {
   /** The resource tag: keys are `tag:id`. One tag belongs to one method unless `shared` or `key` says otherwise. */
   tag: string;
   /** How long (ms) the value stays cached, or a function of the value that says so. */
@@ -53,6 +69,9 @@ export interface MemoLockedOptions<V = any> {
  *
  * @MemoLocked({ tag: 'report', ttl: (r: Report) => r.final ? 60_000 : 1_000, timeout: 10_000, key: (id: string) => id })
  * async report(id: string) { ... }
+ *
+ * @MemoLocked({ tag: 'rates', ttl: 60_000, timeout: 5_000, grace: 3_600_000, earlyRefresh: {} })
+ * async rates() { ... } // refreshed shortly before expiry; an hour of stale rates if the source is down
  *
  * @Get(':id')
  * @MemoLocked({ tag: 'page', ttl: 5_000, timeout: 10_000, vary: ['accept-language'] })
@@ -149,6 +168,7 @@ function validate(options: MemoLockedOptions, where: string): void {
     }
     if (options.serializer !== undefined) resolveSerializer(options.serializer);
     assertBehaviourOptions(options, 'options');
+    assertFreshnessOptions(options, 'options');
   } catch (error) {
     if (!(error instanceof MemoLockArgumentError)) throw error;
     // Decorators run when the class is defined: say which method, so the error points at the source.

@@ -1,15 +1,18 @@
 import type { RedisOptions } from 'ioredis';
 import type { IoRedisClient } from './engine/ioredis-client';
 import type { L1Options } from './engine/l1-cache';
-import type { MemoLockBehaviourOptions } from './engine/memolock-engine.interface';
+import type { MemoLockBehaviourOptions, MemoLockFreshnessOptions } from './engine/memolock-engine.interface';
 
 /**
  * Options of `MemoLockModule.forRoot()` / `forRootAsync()`.
  *
+ * `grace`, `softTimeout`, `earlyRefresh` and `failSafeThrottle` are defaults for every tag made through the
+ * module (decorators and `MemoLockService.memoLock()`), which may override them.
+ *
  * @example
  * MemoLockModule.forRoot({ redis: 'redis://127.0.0.1:6379', lockTimeout: 5_000, isGlobal: true })
  */
-export interface MemoLockModuleOptions extends MemoLockBehaviourOptions {
+export interface MemoLockModuleOptions extends MemoLockBehaviourOptions, MemoLockFreshnessOptions {
   /**
    * Where values live: a Redis URL or ioredis options (the module opens the connection and closes it on
    * shutdown), an ioredis `Redis`/`Cluster` (5 or 6) you own (left open unless `closeClient`), or `'memory'`

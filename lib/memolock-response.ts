@@ -6,6 +6,7 @@
  */
 import { StreamableFile } from '@nestjs/common';
 import type { HttpServer } from '@nestjs/common';
+import { FAIL_SAFE_EXEMPT } from './engine/freshness';
 
 /** What is stored under `T:I` for a route (JSON by default). */
 export interface MemoizedResponse {
@@ -18,8 +19,13 @@ export interface MemoizedResponse {
   base64?: string;
 }
 
-/** The handler's response cannot be shared; `value` is what it answered, for the request that computed it. */
+/**
+ * The handler's response cannot be shared; `value` is what it answered, for the request that computed it.
+ * No stale response stands in for it (fail-safe): the interceptor must learn that the route is not shared.
+ */
 export class NotShareableError extends Error {
+  readonly [FAIL_SAFE_EXEMPT] = true;
+
   constructor(
     readonly reason: string,
     readonly value: unknown,

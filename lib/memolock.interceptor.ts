@@ -18,7 +18,8 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
-import type { MemoLockStatus } from './engine/memolock-engine.interface';
+import type { MemoLockCallOptions, MemoLockStatus } from './engine/memolock-engine.interface';
+import { BOUND_TO_CALLER } from './engine/memolock-handle';
 import { MemoLockRemoteComputationError } from './errors';
 import { getMemoLockedOptions, type MemoLockedOptions } from './memo-locked.decorator';
 import { CACHE_STATUS_NAME } from './memolock.constants';
@@ -50,8 +51,13 @@ const STATUS_HEADER: Record<MemoLockStatus | 'bypass', string> = {
   stored: `${CACHE_STATUS_NAME}; fwd=uri-miss; stored`,
   collapsed: `${CACHE_STATUS_NAME}; fwd=uri-miss; collapsed`,
   uncached: `${CACHE_STATUS_NAME}; fwd=uri-miss`,
+  // RFC 9211: the cache had a response, but a stale one (served while it is recomputed, or fail-safe).
+  stale: `${CACHE_STATUS_NAME}; fwd=stale`,
   bypass: `${CACHE_STATUS_NAME}; fwd=bypass`,
 };
+
+/** The options of every memoized request: its handler's work is bound to it (see `BOUND_TO_CALLER`). */
+const BOUND = Object.freeze({ [BOUND_TO_CALLER]: true }) as MemoLockCallOptions;
 
 @Injectable()
 export class MemoLockInterceptor implements NestInterceptor {
@@ -159,6 +165,9 @@ export class MemoLockInterceptor implements NestInterceptor {
               recording.release();
             }
           },
+          // The handler's response is this request's own: with a stale or current value at hand (grace,
+          // earlyRefresh), the request whose handler runs waits for it rather than run it after answering.
+          BOUND,
         );
       if (!ran && !isMemoizedResponse(value)) {
         // Not a response this package stored (another program wrote the key): never replayed.
@@ -171,7 +180,8 @@ export class MemoLockInterceptor implements NestInterceptor {
       }
       this.#setStatus(response, STATUS_HEADER[status]);
       // The computing request already has its status and headers; it answers the stored body like the rest.
-      return ran ? bodyOf(value) : replayResponse(value, response, adapter);
+      // A stale answer (its handler failed: fail-safe) is replayed whole, as for any other request.
+      return ran && status !== 'stale' ? bodyOf(value) : replayResponse(value, response, adapter);
     } catch (error) {
       if (
         error instanceof NotShareableError ||

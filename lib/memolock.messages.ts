@@ -80,6 +80,8 @@ export const Messages = {
   subscriberEnded: () =>
     'The subscriber connection to Redis has ended (its retryStrategy gave up). A new one is opened for the next waiter once Redis answers.',
   subscriberBack: () => 'The subscriber connection to Redis is back.',
+  failSafe: (tag: string, id: string, reason: string, throttle: number) =>
+    `The computation of ${where(tag, id)} failed (${reason.replace(/\.$/, '')}): callers get the value at hand instead (fail-safe); the next attempt, fleet-wide, in ${throttle} ms at the earliest.`,
   trackingLost: (reason: string) =>
     `Redis client tracking for the L1 is off (${reason.replace(/\.$/, '')}). The L1 is emptied and keeps nothing until tracking is back; calls read Redis meanwhile.`,
   trackingRefused: (reason: string) =>

@@ -86,7 +86,7 @@ export const memoLockProviders: Provider[] = [
       const logger = new Logger('MemoLock');
       if (client) return new RedisMemoLockEngine({ client, commandTimeout, logger, l1, ...behaviour });
       if (l1 !== undefined) assertL1Options('options.l1', l1);
-      return new InMemoryMemoLockEngine(behaviour);
+      return new InMemoryMemoLockEngine({ ...behaviour, logger });
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
   },

@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   MemoLockEngine,
+  type MemoLockFreshnessOptions,
   type MemoLockHandle,
   type MemoLockOptions,
 } from './engine/memolock-engine.interface';
-import { assertDuration } from './engine/validation';
+import { assertDuration, assertFreshnessOptions } from './engine/validation';
 import { MemoLockArgumentError } from './errors';
 import { Messages } from './memolock.messages';
 import type { MemoLockedOptions } from './memo-locked.decorator';
@@ -53,11 +54,15 @@ export class MemoLockService {
     @Inject(MemoLockRegistry) private readonly registry: MemoLockRegistry,
   ) {
     if (options.lockTimeout !== undefined) assertDuration('lockTimeout', options.lockTimeout);
+    assertFreshnessOptions(options, 'options');
   }
 
   readonly #decorated = new WeakMap<object, MemoLockHandle>();
 
-  /** The handle of `tag`; `lockTimeout` comes from `options` or else from `MemoLockModule.forRoot()`. */
+  /**
+   * The handle of `tag`; `lockTimeout` and the freshness options (`grace`, `softTimeout`, `earlyRefresh`,
+   * `failSafeThrottle`) come from `options` or else from `MemoLockModule.forRoot()`.
+   */
   memoLock<T = unknown>(tag: string, options: MemoLockServiceOptions = {}): MemoLockHandle<T> {
     const lockTimeout = options.lockTimeout ?? this.options.lockTimeout;
     if (lockTimeout === undefined) {
@@ -70,7 +75,14 @@ export class MemoLockService {
         ),
       );
     }
-    return this.engine.memoLock<T>(tag, { ...options, lockTimeout });
+    const defaults = this.options;
+    const freshness: MemoLockFreshnessOptions = {
+      grace: options.grace ?? defaults.grace,
+      softTimeout: options.softTimeout ?? defaults.softTimeout,
+      earlyRefresh: options.earlyRefresh ?? defaults.earlyRefresh,
+      failSafeThrottle: options.failSafeThrottle ?? defaults.failSafeThrottle,
+    };
+    return this.engine.memoLock<T>(tag, { ...options, ...freshness, lockTimeout });
   }
 
   /**
@@ -86,6 +98,10 @@ export class MemoLockService {
         onRedisError: options.onRedisError,
         onComputeError: options.onComputeError,
         maxValueBytes: options.maxValueBytes,
+        grace: options.grace,
+        softTimeout: options.softTimeout,
+        earlyRefresh: options.earlyRefresh,
+        failSafeThrottle: options.failSafeThrottle,
       });
       this.#decorated.set(options, handle);
     }

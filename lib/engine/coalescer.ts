@@ -29,7 +29,7 @@ export class Coalescer<F extends Flown> {
 
   /**
    * Joins the flight of resource `id` under `options`, or starts one made by `create` (see
-   * {@link Flight.join}). The flight calls {@link forget} once it no longer takes callers.
+   * {@link Flight.join}; `signal` is this caller's). The flight calls {@link forget} once it no longer takes callers.
    */
   join(
     options: ResolvedTagOptions,
@@ -37,17 +37,18 @@ export class Coalescer<F extends Flown> {
     timeout: number,
     withStatus: boolean,
     create: () => F,
+    signal?: AbortSignal,
   ): Promise<unknown> {
     let flights = this.#flights.get(options.flightPrefix);
     if (!flights) this.#flights.set(options.flightPrefix, (flights = new Map()));
     const existing = flights.get(id);
     // A settled flight is forgotten at once; should one linger, a new caller must not wait on it.
-    if (existing && !existing.flight.settled) return existing.flight.join(timeout, withStatus);
+    if (existing && !existing.flight.settled) return existing.flight.join(timeout, withStatus, signal);
 
     const flown = create();
     if (!existing) this.#size++;
     flights.set(id, flown);
-    const result = flown.flight.join(timeout, withStatus);
+    const result = flown.flight.join(timeout, withStatus, signal);
     flown.start();
     return result;
   }
@@ -58,7 +59,9 @@ export class Coalescer<F extends Flown> {
     if (flights?.get(id) !== flown) return false;
     flights.delete(id);
     this.#size--;
-    // An empty map stays for the next call: there is one per handle options, not one per resource.
+    // An empty map stays for the next call: there is one per handle options, not one per resource. Calls
+    // with freshness options of their own may bring any number of option sets: theirs go.
+    if (options.perCall && flights.size === 0) this.#flights.delete(options.flightPrefix);
     return true;
   }
 

@@ -5,10 +5,12 @@
  */
 import { MemoLockRedisError, MemoLockRenewError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { failSafeCovers, type Freshness } from './freshness';
+import { describeValue } from './freshness-record';
 import type { ExternalComputation, RenewLock } from './memolock-engine.interface';
 import { type HandleWork, type Obtained, runComputation } from './memolock-handle';
 import { RedisUnavailableError } from './redis-call';
-import type { RedisLock } from './redis-lock';
+import type { RedisLock, StoredExtras } from './redis-lock';
 import { computeValue, decodeValue, type ResolvedTagOptions } from './resource-codec';
 import { assertDuration } from './validation';
 
@@ -24,32 +26,47 @@ const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', 
 
 /**
  * Computes with the lock held, then stores, publishes and releases. A failed computation releases the lock
- * with a failure notice; a failed store gives the lock up with a notice that sends the waiters of every
- * process back to the lock now rather than at the lease's end, and the value is `'uncached'` (or, under
- * `'throw'`, a `MemoLockRedisError`).
+ * with a failure notice (and, when a value at hand `covered` it, fail-safe's pause first); a failed store
+ * gives the lock up with a notice that sends the waiters of every process back to the lock now rather than
+ * at the lease's end, and the value is `'uncached'` (or, under `'throw'`, a `MemoLockRedisError`). A tag with
+ * freshness options stores the value's record (with how long the computation took) and stale copy too.
  */
 export async function computeAndStore(
   resource: Resource,
   lock: RedisLock,
   work: ComputeWork,
+  covered = false,
 ): Promise<Obtained> {
   const { tag, id } = resource;
+  const started = performance.now();
   let encoded: string;
   let ttl: number;
   try {
     ({ encoded, ttl } = await computeValue(tag, id, () => runComputation(work, renewer(resource, lock))));
   } catch (error) {
-    await lock.failAndRelease(error);
+    const throttle = covered && failSafeCovers(error) ? tag.freshness?.failSafeThrottle : undefined;
+    await lock.failAndRelease(error, throttle);
     throw error;
   }
+  const { freshness } = tag;
+  const extras = freshness && extrasOf(freshness, encoded, ttl, performance.now() - started);
   try {
-    await lock.storeAndRelease(encoded, ttl);
+    await lock.storeAndRelease(encoded, ttl, extras);
   } catch (error) {
     void lock.giveUp();
     if (tag.onRedisError === 'throw') throw redisError(resource, error);
     return { value: decodeValue(tag, id, encoded), status: 'uncached' };
   }
   return { value: decodeValue(tag, id, encoded), status: 'stored' };
+}
+
+/** What a value computed in `delta` ms is stored with, beside `T:I`, under these freshness options. */
+export function extrasOf(freshness: Freshness, encoded: string, ttl: number, delta: number): StoredExtras {
+  return {
+    record: describeValue(encoded, ttl, delta),
+    ttl: Math.min(ttl + freshness.grace, Number.MAX_SAFE_INTEGER),
+    stale: freshness.grace > 0,
+  };
 }
 
 /** The computation's `renew`: a lease lost is a `MemoLockRenewError`; Redis down, per `onRedisError`. */

@@ -43,9 +43,11 @@ export type SerializerOption = 'json' | 'raw' | MemoLockSerializer;
 /**
  * How a call got its value, in the terms of RFC 9211 `Cache-Status`: `'hit'` (read from the cache at once),
  * `'stored'` (this call computed and stored it), `'collapsed'` (it waited for another caller's computation,
- * here or in another process), `'uncached'` (Redis was unavailable and the value was computed without it).
+ * here or in another process), `'uncached'` (Redis was unavailable and the value was computed without it),
+ * `'stale'` (a value past its ttl and within its `grace`: while it is recomputed, after `softTimeout`, or
+ * because the recomputation failed).
  */
-export type MemoLockStatus = 'hit' | 'stored' | 'collapsed' | 'uncached';
+export type MemoLockStatus = 'hit' | 'stored' | 'collapsed' | 'uncached' | 'stale';
 
 /** A value and how it was had. */
 export interface MemoLockOutcome<V> {
@@ -82,10 +84,64 @@ export interface MemoLockBehaviourOptions {
   maxValueBytes?: number;
 }
 
+/** XFetch early recomputation (Vattani et al., VLDB 2015). */
+export interface EarlyRefreshOptions {
+  /**
+   * How early: a value is recomputed once `now - delta * beta * ln(r) >= expiry` (and at the latest `delta`
+   * before it), with `delta` the stored duration of its computation and `r` drawn in (0, 1] once per value
+   * and process. Default 1; larger refreshes earlier; `0` never; `Infinity` on every hit.
+   */
+  beta?: number;
+}
+
+/**
+ * Freshness and fail-safe, per tag and per call (see the README's "Freshness and fail-safe"). All off by
+ * default: a tag without them reads and writes exactly what it did before (`T:I` alone).
+ */
+export interface MemoLockFreshnessOptions {
+  /**
+   * How long (ms) past its ttl a value may still be served: the first caller after the ttl gets it at once
+   * (status `'stale'`) and one recomputation runs fleet-wide, under the lock, in the background. Also what
+   * fail-safe falls back on. Default 0 (off). A stale copy lives as long as the grace of the call that stored
+   * it; a call accepts it for its own grace at most.
+   */
+  grace?: number;
+  /**
+   * With a stale value at hand, how long (ms) a caller waits for the recomputation before it answers the
+   * stale value; the computation carries on and stores its value for everyone. Default 0: at once
+   * (stale-while-revalidate). Needs `grace`, which provides the stale value.
+   */
+  softTimeout?: number;
+  /** Recompute a value shortly before its expiry while every caller keeps getting it. Default: off. */
+  earlyRefresh?: EarlyRefreshOptions;
+  /**
+   * After a failed recomputation that a stale (or still fresh) value covered, the next attempt fleet-wide
+   * waits this long (ms); callers meanwhile get that value at once. Default 1000.
+   */
+  failSafeThrottle?: number;
+}
+
 /** Options of one resource tag, as in `engine.memoLock(tag, options)`. */
-export interface MemoLockOptions extends MemoLockBehaviourOptions {
+export interface MemoLockOptions extends MemoLockBehaviourOptions, MemoLockFreshnessOptions {
   /** How long (ms) the lock is held before it expires by itself, unless renewed. */
   lockTimeout: number;
+}
+
+/**
+ * The fourth argument of every handle method: this call's own cancellation, and freshness options that
+ * override the tag's for this call. Calls with other freshness options coalesce apart, as handles with other
+ * options do.
+ *
+ * @example
+ * await likes.getResource(id, 10_000, load, { signal: AbortSignal.timeout(2_000), grace: 60_000 });
+ */
+export interface MemoLockCallOptions extends MemoLockFreshnessOptions {
+  /**
+   * Aborting it rejects this call only, at once, with `signal.reason` itself (as `fetch` does), even when
+   * its function is the one computing: the computation goes on for everyone else. An already aborted signal
+   * rejects before anything reaches Redis.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -104,20 +160,31 @@ export interface MemoLockHandle<T = unknown> {
    * Rejects with `MemoLockTimeoutError` after `timeout` ms; a computation still running then carries on and
    * stores its value for everyone else.
    */
-  getResource<V extends T = T>(id: string, timeout: number, compute: Computation<V>): Promise<V>;
+  getResource<V extends T = T>(
+    id: string,
+    timeout: number,
+    compute: Computation<V>,
+    options?: MemoLockCallOptions,
+  ): Promise<V>;
 
   /** Like {@link getResource}, and the computation may extend its lease with `renew(ms)`. */
   getResourceRenewable<V extends T = T>(
     id: string,
     timeout: number,
     compute: RenewableComputation<V>,
+    options?: MemoLockCallOptions,
   ): Promise<V>;
 
   /**
    * The caller that gets the lock runs `start`, which hands the work to another program; every caller, the
    * starter included, then waits for that program's `SET` + `PUBLISH`.
    */
-  getResourceExternal<V extends T = T>(id: string, timeout: number, start: ExternalComputation): Promise<V>;
+  getResourceExternal<V extends T = T>(
+    id: string,
+    timeout: number,
+    start: ExternalComputation,
+    options?: MemoLockCallOptions,
+  ): Promise<V>;
 
   /**
    * Like {@link getResourceRenewable}, and also says how the value was had (for `Cache-Status` headers,
@@ -130,13 +197,14 @@ export interface MemoLockHandle<T = unknown> {
     id: string,
     timeout: number,
     compute: RenewableComputation<V>,
+    options?: MemoLockCallOptions,
   ): Promise<MemoLockOutcome<V>>;
 
-  /** Drops the cached value of `id`; the next call computes it again. */
+  /** Drops the cached value of `id` and its stale copy; the next call computes it again. */
   invalidate(id: string): Promise<void>;
 
   /**
-   * Drops every cached value of the tag (`T:*`), on every master of a cluster, with SCAN (never KEYS, which
+   * Drops every cached value of the tag (`T:*`) and their stale copies, on every master of a cluster, with SCAN (never KEYS, which
    * would block Redis). Resolves with how many values were dropped. A computation already under way still
    * stores its value afterwards, as after {@link invalidate}.
    *

@@ -3,6 +3,7 @@
  * adds. Nothing here talks to Redis.
  */
 import type { RemoteFailure } from '../errors';
+import { failSafeCovers } from './freshness';
 
 /** The Redis names of one resource. */
 export interface ResourceNames {
@@ -14,12 +15,23 @@ export interface ResourceNames {
   notifChannel: string;
   /** `T/fail:I`, where the holder announces that the computation failed (ours only). */
   failChannel: string;
+  /** `T/meta:I`, the record of the value `T:I` holds (freshness options only; see freshness-record.ts). */
+  metaKey: string;
+  /** `T/stale:I`, the value's stale copy (with a grace only). */
+  staleKey: string;
+  /** `T/throttle:I`, fail-safe's pause after a failed recomputation. */
+  throttleKey: string;
 }
 
 export const NOTIF_INFIX = '/notif:';
 // Failure notices get a channel of their own: Go/C# waiters PSUBSCRIBE `T/notif:*` and would take anything
 // published there for a value.
 export const FAIL_INFIX = '/fail:';
+
+// Keys this package adds start with `T/`, never `T:`: no Go/C# key and no `T:*` SCAN of a peer matches them.
+export const META_INFIX = '/meta:';
+export const STALE_INFIX = '/stale:';
+export const THROTTLE_INFIX = '/throttle:';
 
 /**
  * @param channelPrefix the client's `keyPrefix`: ioredis prefixes the keys but not the channels, so the
@@ -31,6 +43,9 @@ export function resourceNames(tag: string, id: string, channelPrefix = ''): Reso
     lockKey: `${tag}/lock:${id}`,
     notifChannel: `${channelPrefix}${tag}${NOTIF_INFIX}${id}`,
     failChannel: `${channelPrefix}${tag}${FAIL_INFIX}${id}`,
+    metaKey: `${tag}${META_INFIX}${id}`,
+    staleKey: `${tag}${STALE_INFIX}${id}`,
+    throttleKey: `${tag}${THROTTLE_INFIX}${id}`,
   };
 }
 
@@ -88,6 +103,7 @@ export function encodeFailure(error: unknown): string {
     message: String(e.message ?? 'computation failed').slice(0, MAX_REMOTE_MESSAGE),
   };
   if (typeof e.code === 'string' || typeof e.code === 'number') failure.code = e.code;
+  if (!failSafeCovers(error)) failure.failSafe = false;
   const status =
     typeof e.getStatus === 'function' ? safely(() => (e.getStatus as () => unknown)()) : e.status;
   const statusCode = status ?? e.statusCode;

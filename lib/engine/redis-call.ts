@@ -95,6 +95,16 @@ export class RedisLink {
     return withDeadline(sent, this.commandTimeout, command, this.state);
   }
 
+  /**
+   * Reads a few keys of one resource at once: one MGET on standalone Redis; on a cluster, where they hash to
+   * different slots, a GET each, side by side.
+   */
+  getMany(keys: string[]): Promise<Array<string | null>> {
+    const { client } = this;
+    if (!client.isCluster) return this.call('MGET', () => client.mget(keys));
+    return Promise.all(keys.map((key) => this.call('GET', () => client.get(key))));
+  }
+
   /** The error of a command not sent because the client is down (and the state change it is). */
   notConnected(): RedisUnavailableError {
     const error = new RedisUnavailableError(Messages.redisNotConnected(this.client.status));

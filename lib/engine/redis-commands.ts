@@ -1,8 +1,9 @@
 /**
  * The engine's Lua scripts, defined on the client with ioredis's `defineCommand`: sent once as EVAL, then
- * called by SHA (and re-sent by ioredis itself after a SCRIPT FLUSH or a failover). All but one touch the lock
- * key only, so that they run on a Redis Cluster too; STORE_AND_RELEASE touches the value and the lock, which
- * live in different slots there, and serves standalone Redis only.
+ * called by SHA (and re-sent by ioredis itself after a SCRIPT FLUSH or a failover). All but two touch one key
+ * only, so that they run on a Redis Cluster too; STORE_AND_RELEASE and STORE_FRESH_AND_RELEASE touch the
+ * value and the lock (and the record and stale copy), which live in different slots there, and serve
+ * standalone Redis only.
  */
 import type { Cluster, Redis } from 'ioredis';
 
@@ -33,6 +34,25 @@ end
 return 0`;
 
 /**
+ * A store script: the value and its notification, `extra` (more writes), then the lock's release, unless the
+ * value key holds another type (nothing is written then). KEYS[1] value, KEYS[2] lock; ARGV[1] value, ARGV[2]
+ * ttl ms, ARGV[3] channel, ARGV[4] token.
+ */
+function storeScript(extra: string): string {
+  return `
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'table' and current.err then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])${extra}
+if redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('DEL', KEYS[2])
+end
+return 1`;
+}
+
+/**
  * The holder's store on a standalone Redis, in one round trip: the value with its TTL and its notification
  * together (no reader sees one without the other), then the lock released only if it still holds the
  * holder's token. KEYS: value, lock. ARGV: value, ttl ms, channel, token. Returns 1, or 0 without writing
@@ -40,17 +60,36 @@ return 0`;
  * value of ours (MGET reads it as a miss), and it is not overwritten. (GET rather than TYPE: ACL users have
  * it already, and the holder stores after a miss, so there is rarely a value to copy.)
  */
-const STORE_AND_RELEASE = `
+const STORE_AND_RELEASE = storeScript('');
+
+/**
+ * STORE_AND_RELEASE for a tag with freshness options: also the value's record (`T/meta:I`) and, with a grace,
+ * its stale copy (`T/stale:I`, the record and the value; an older copy is dropped without one), both for
+ * ttl + grace. `T:I` and the channel get exactly what STORE_AND_RELEASE gives them. KEYS: value, lock, meta,
+ * stale. ARGV: value, ttl ms, channel, token, record, ttl + grace ms, '1' to keep a stale copy.
+ */
+const STORE_FRESH_AND_RELEASE = storeScript(`
+redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[4], ARGV[5] .. '\\n' .. ARGV[1], 'PX', ARGV[6])
+else
+  redis.call('DEL', KEYS[4])
+end`);
+
+/**
+ * Deletes a record (`T/meta:I`) or a stale copy (`T/stale:I`) only if it is still the one of record ARGV[1]:
+ * the cleanup after a reader found that `T:I` holds a value the record does not describe, which must not
+ * delete a newer record written meanwhile. 1 if deleted.
+ */
+const DROP_RECORD = `
 local current = redis.pcall('GET', KEYS[1])
-if type(current) == 'table' and current.err then
+if type(current) ~= 'string' then
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[1])
-if redis.call('GET', KEYS[2]) == ARGV[4] then
-  redis.call('DEL', KEYS[2])
+if current == ARGV[1] or string.sub(current, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then
+  return redis.call('DEL', KEYS[1])
 end
-return 1`;
+return 0`;
 
 export interface MemoLockCommands {
   memolockRelease(lockKey: string, token: string): Promise<number>;
@@ -64,6 +103,20 @@ export interface MemoLockCommands {
     channel: string,
     token: string,
   ): Promise<number>;
+  memolockStoreFreshAndRelease(
+    valueKey: string,
+    lockKey: string,
+    metaKey: string,
+    staleKey: string,
+    encoded: string,
+    ttl: number,
+    channel: string,
+    token: string,
+    record: string,
+    extrasTtl: number,
+    keepStale: '1' | '0',
+  ): Promise<number>;
+  memolockDropRecord(key: string, record: string): Promise<number>;
 }
 
 export type MemoLockClient = (Redis | Cluster) & MemoLockCommands;
@@ -73,6 +126,8 @@ const SCRIPTS: Record<keyof MemoLockCommands, { numberOfKeys: number; lua: strin
   memolockRenew: { numberOfKeys: 1, lua: RENEW },
   memolockFail: { numberOfKeys: 1, lua: FAIL },
   memolockStoreAndRelease: { numberOfKeys: 2, lua: STORE_AND_RELEASE },
+  memolockStoreFreshAndRelease: { numberOfKeys: 4, lua: STORE_FRESH_AND_RELEASE },
+  memolockDropRecord: { numberOfKeys: 1, lua: DROP_RECORD },
 };
 
 /** Defines the scripts on `client` (idempotent) and returns it typed with them. */

@@ -7,17 +7,26 @@
  * Every step of the wait first checks that somebody still wants the value, so that a flight whose callers
  * all left stops at its next step instead of sleeping on. The lock's own commands live in {@link RedisLock},
  * what the holder does with it (and what a call does when Redis fails) in `lock-holder.ts`.
+ *
+ * With freshness options (SPEC §7) a flight may hold a fallback value: the current value when a hit refreshes
+ * it early (XFetch), or its stale copy once `T:I` has expired. It then takes no new callers (they read Redis
+ * again, so that nobody gets a value read before they came), offers the fallback to its callers (at once, or
+ * after `softTimeout`), and refreshes: it tries the lock once even when nobody waits any more, computes under
+ * it, and answers the fallback when the computation fails (fail-safe). One refresh per resource and process.
  */
 import { MemoLockRemoteComputationError } from '../errors';
 import { Messages } from '../memolock.messages';
 import type { Coalescer, Flown } from './coalescer';
 import { Flight } from './flight';
+import { failSafeCovers, refreshesEarly, servableStale } from './freshness';
+import { describes, mayDescribe, parseRecord } from './freshness-record';
 import { computeAndStore, type Resource, startExternal, whenRedisFails } from './lock-holder';
-import type { MemoLockStatus } from './memolock-engine.interface';
+import type { MemoLockLogger, MemoLockStatus } from './memolock-engine.interface';
 import type { HandleWork, Obtained } from './memolock-handle';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
-import type { ResourceNames } from './protocol';
-import type { RedisLink } from './redis-call';
+import { META_INFIX, type ResourceNames } from './protocol';
+import { type RedisLink, RedisUnavailableError } from './redis-call';
+import { checkBeforeRefresh, dropForeignRecord, readStale, recordExternalValue } from './redis-extras';
 import { RedisLock } from './redis-lock';
 import { decodeValue, type ResolvedTagOptions } from './resource-codec';
 import { MAX_TIMER_MS } from './validation';
@@ -32,6 +41,11 @@ export interface FlightContext {
   hub: NotificationHub;
   /** Every flight past its first read and not yet stopped, so that the engine's close() reaches them all. */
   live: Set<RedisFlight>;
+  /** Resources (`T:I`) this process refreshes right now: one refresh per resource and process. */
+  refreshes: Set<string>;
+  /** Cleanups under way in the background, which close() waits for. */
+  chores: Set<Promise<void>>;
+  logger: MemoLockLogger;
 }
 
 /** Wakes a waiting flight when its holder's lease should have run out, a little after, to let Redis expire it. */
@@ -39,6 +53,10 @@ const TAKEOVER_MARGIN_MS = 5;
 
 /** Thrown inside a flight to stop it: nobody wants its value any more. */
 const ABANDONED = Symbol('abandoned');
+/** What a flight ends with when its callers get its fallback value. */
+const FALLBACK = Symbol('fallback');
+type Outcome = Obtained | typeof FALLBACK;
+const NONE = Symbol('none');
 
 export class RedisFlight implements Watcher, ReadRequester, Flown {
   readonly flight: Flight;
@@ -46,7 +64,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   readonly #tag: ResolvedTagOptions;
   readonly #id: string;
   readonly #work: HandleWork;
-  /** Set on the first miss, with the lock. */
+  /** Set on the first miss (or refresh), with the lock. */
   #resource: Resource | undefined;
   #names: ResourceNames | undefined;
   #lock: RedisLock | undefined;
@@ -54,11 +72,24 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   #mailbox: HubEvent | undefined;
   #wake: (() => void) | undefined;
   #watching = false;
+  /** Every caller has left. */
   #abandoned = false;
+  /** The engine is closing: stop whatever the flight was doing, a computation aside. */
+  #closing = false;
   #computing = false;
   #done = false;
   /** Settles when the flight's wait has stopped (the first read aside). */
   #stopped: Promise<void> | undefined;
+  /** The record of the value this flight refreshes (it holds a fallback value), and which kind of refresh. */
+  #refresh: { record: string; early: boolean } | undefined;
+  /** This flight is the process's refresh of the resource (see `#beginRefresh`). */
+  #ownsRefresh = false;
+  /** It still has to try the lock for its refresh, whoever waits. */
+  #mustTry = false;
+  /** It started external work for its refresh, and waits for the delivery to record it, whoever waits. */
+  #awaitsDelivery = false;
+  /** When this flight started external work (how long it took goes into the value's record). */
+  #externalSince = 0;
 
   constructor(ctx: FlightContext, tag: ResolvedTagOptions, id: string, work: HandleWork) {
     this.#ctx = ctx;
@@ -85,17 +116,28 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
 
   /** The first read (batched with the other flights' of this turn); see {@link valueRead}. */
   start(): void {
-    this.#ctx.reader.read(`${this.#tag.tag}:${this.#id}`, this);
+    const { tag } = this.#tag;
+    if (this.#tag.freshness === undefined) this.#ctx.reader.read(`${tag}:${this.#id}`, this);
+    else this.#ctx.reader.read(`${tag}:${this.#id}`, this, `${tag}${META_INFIX}${this.#id}`);
   }
 
-  /** @internal The first read's outcome: a hit settles the flight at once; a miss starts the wait. */
-  valueRead(raw: string | null): void {
-    if (raw === null || this.#abandoned) return this.#wait(undefined);
+  /**
+   * @internal The first read's outcome: a hit settles the flight at once (and may start an early refresh);
+   * a miss starts the wait, or serves the stale copy.
+   */
+  valueRead(raw: string | null, record: string | null | undefined): void {
+    if (this.#abandoned) return this.#wait(undefined);
+    if (raw === null) return this.#wait(undefined, record);
     let value: unknown;
     try {
       value = decodeValue(this.#tag, this.#id, raw);
     } catch (error) {
       return this.#reject(error);
+    }
+    const early = record === undefined ? undefined : this.#earlyRefreshOf(raw, record);
+    if (early !== undefined) {
+      this.#beginRefresh({ record: early, early: true }, value, 'hit', 0);
+      return this.#wait(undefined);
     }
     this.#forget();
     this.flight.resolve(value, 'hit');
@@ -106,14 +148,23 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     this.#wait(error);
   }
 
-  /** Nobody in this process waits any more: stop, unless this flight holds the lock and computes. */
+  /** Nobody in this process waits any more: stop, unless this flight computes or must still try the lock. */
   abandon(): void {
     this.#abandoned = true;
-    if (!this.#computing) {
+    if (!this.#computing && !this.#mustTry && !this.#awaitsDelivery) {
       this.#stopWatching();
       this.#forget();
     }
     this.#wake?.();
+  }
+
+  /** The engine closes: callers still waiting reject with `error`, and the flight stops unless it computes. */
+  close(error: unknown): void {
+    this.#closing = true;
+    this.#mustTry = false;
+    this.#awaitsDelivery = false;
+    this.flight.abort(error);
+    this.abandon();
   }
 
   notify(event: HubEvent): void {
@@ -124,10 +175,11 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   }
 
   /** Where a flight ends with a value (a hit aside): it takes no more callers, and they get it. */
-  #resolve(outcome: Obtained): void {
+  #resolve(outcome: Outcome): void {
     this.#stopWatching();
     this.#forget();
-    this.flight.resolve(outcome.value, outcome.status);
+    if (outcome === FALLBACK) this.flight.answerFallback();
+    else this.flight.resolve(outcome.value, outcome.status);
   }
 
   /** Where a flight ends without one (`ABANDONED`: nobody is left to tell). */
@@ -143,23 +195,119 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     this.#ctx.flights.forget(this.#tag, this.#id, this);
   }
 
-  /** Runs the miss path (or the Redis-failure policy, when the first read failed) to its end. */
-  #wait(firstReadError: unknown): void {
-    if (this.#abandoned) return this.#forget();
+  /**
+   * Runs the miss path (or the Redis-failure policy, when the first read failed, or a refresh) to its end.
+   * `record`: the value's record read with the miss, when the tag has freshness options.
+   */
+  #wait(firstReadError: unknown, record?: string | null): void {
+    if (!this.#wanted()) {
+      if (this.#ownsRefresh) this.#ctx.refreshes.delete(`${this.#tag.tag}:${this.#id}`);
+      return this.#forget();
+    }
     this.#resource = { tag: this.#tag, id: this.#id };
     this.#names = this.#tag.names(this.#id);
     this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
     this.#ctx.live.add(this);
-    const loop = firstReadError === undefined ? this.#loop() : this.#redisFailed(firstReadError);
-    this.#stopped = loop
+    const run = firstReadError === undefined ? this.#run(record) : this.#redisFailed(firstReadError);
+    const resource = this.#names.valueKey;
+    this.#stopped = run
       .then(
         (outcome) => this.#resolve(outcome),
         (error: unknown) => this.#reject(error),
       )
-      .finally(() => this.#ctx.live.delete(this));
+      .finally(() => {
+        this.#ctx.live.delete(this);
+        if (this.#ownsRefresh) this.#ctx.refreshes.delete(resource);
+      });
   }
 
-  async #loop(): Promise<Obtained> {
+  /** After a miss: the stale copy, when the record says one may be served; then the protocol's loop. */
+  async #run(recordText: string | null | undefined): Promise<Outcome> {
+    const record = parseRecord(recordText);
+    const grace = this.#tag.freshness?.grace ?? 0;
+    if (record && Date.now() < record.expiresAt) {
+      // `T:I` went before its ttl ended: someone deleted it. Its record and stale copy must not outlive it.
+      this.#chore(dropForeignRecord(this.#ctx.link, this.#names!, record));
+    } else if (record && servableStale(record, grace, Date.now())) {
+      let found: Awaited<ReturnType<typeof readStale>>;
+      try {
+        found = await this.#guarded(() => readStale(this.#ctx.link, this.#names!));
+      } catch (error) {
+        if (error === ABANDONED) throw error;
+        return this.#redisFailed(error);
+      }
+      const { copy, throttled } = found;
+      if (copy && Date.now() < copy.record.expiresAt) {
+        // A new value was stored since the first read (its copy goes with it): it is what `T:I` holds now.
+        const value = this.#decoded(copy.encoded);
+        if (value !== NONE) return { value, status: 'hit' };
+      }
+      const value =
+        copy && servableStale(copy.record, grace, Date.now()) ? this.#decoded(copy.encoded) : NONE;
+      if (value !== NONE && throttled) {
+        // A recomputation failed a moment ago (fail-safe's pause): nobody tries again yet, nobody waits.
+        this.#forget();
+        this.flight.offerFallback(value, 'stale', 0, false);
+        return FALLBACK;
+      }
+      if (value !== NONE) {
+        this.#beginRefresh(
+          { record: copy!.record.text, early: false },
+          value,
+          'stale',
+          this.#tag.freshness!.softTimeout,
+        );
+      }
+    }
+    return this.#loop();
+  }
+
+  /**
+   * On a hit of a tag with freshness options: the record of the value when this hit refreshes it early
+   * (XFetch). A record that does not describe the value beside it (someone else wrote `T:I`) is not acted
+   * on, and is dropped.
+   */
+  #earlyRefreshOf(raw: string, recordText: string | null): string | undefined {
+    const record = parseRecord(recordText);
+    if (!record) return undefined;
+    if (!mayDescribe(record, raw)) {
+      this.#chore(dropForeignRecord(this.#ctx.link, this.#tag.names(this.#id), record));
+      return undefined;
+    }
+    const { beta } = this.#tag.freshness!;
+    if (this.#work.kind === 'external' || !refreshesEarly(record, beta, Date.now())) return undefined;
+    if (this.#ctx.refreshes.has(`${this.#tag.tag}:${this.#id}`)) return undefined;
+    if (!describes(record, raw)) {
+      this.#chore(dropForeignRecord(this.#ctx.link, this.#tag.names(this.#id), record));
+      return undefined;
+    }
+    return record.text;
+  }
+
+  /**
+   * Turns this flight into a refresh with `value` at hand: it takes no new callers, offers them the value
+   * (after `softMs`; the owner of bound work waits for its own computation), and becomes the process's refresh
+   * of the resource, unless another flight is already: then it only waits, while its callers do.
+   */
+  #beginRefresh(
+    refresh: { record: string; early: boolean },
+    value: unknown,
+    status: MemoLockStatus,
+    softMs: number,
+  ): void {
+    this.#forget();
+    this.#refresh = refresh;
+    const key = `${this.#tag.tag}:${this.#id}`;
+    const owns = !this.#ctx.refreshes.has(key);
+    if (owns) {
+      this.#ctx.refreshes.add(key);
+      this.#ownsRefresh = true;
+      this.#mustTry = true;
+    }
+    this.flight.offerFallback(value, status, softMs, owns && this.#work.bound);
+  }
+
+  async #loop(): Promise<Outcome> {
     const lock = this.#lock!;
     for (;;) {
       if (!lock.held) {
@@ -170,14 +318,33 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         } catch (error) {
           return this.#redisFailed(error);
         }
+        if (taken && this.#refresh && this.#work.kind !== 'external') {
+          const ahead = await this.#checkRefresh(lock);
+          if (ahead !== 'go') return ahead;
+        } else if (taken && this.#tag.freshness && this.#work.kind !== 'external') {
+          // An early refresh lands about when the value expires: a miss just before it may take the lock
+          // just after it. Read the value once more rather than compute it twice.
+          const raw = await this.#read().catch(() => null);
+          if (raw !== null) {
+            lock.release();
+            return this.#value(raw, 'collapsed');
+          }
+        }
+        this.#mustTry = false;
         // Once taken, this flight owes the other processes a value or a notice, whoever still waits here.
         if (taken && this.#work.kind !== 'external') {
           this.#computing = true;
-          return computeAndStore(this.#resource!, lock, this.#work);
+          const covered = this.flight.hasFallback;
+          return computeAndStore(this.#resource!, lock, this.#work, covered).catch((error: unknown) =>
+            this.#failed(error),
+          );
         }
         if (taken && this.#work.kind === 'external') {
+          this.#externalSince = performance.now();
+          this.#awaitsDelivery = this.#refresh !== undefined;
           await startExternal(this.#resource!, lock, () => this.#watch(), this.#work.start);
         }
+        if (!taken) this.flight.releaseOwner(); // the owner's own work will not run here
       }
 
       let event: HubEvent | 'takeover';
@@ -189,14 +356,18 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
       }
       if (event === 'takeover') {
         lock.forget(); // the lease ran out (ours too, for external work): take the lock, start the work again
+        this.#awaitsDelivery = false;
       } else if (event.type === 'value') {
         return this.#value(event.raw, 'collapsed');
-      } else if (event.type === 'failure' && this.#tag.onComputeError !== 'retry') {
-        throw new MemoLockRemoteComputationError(
-          Messages.remoteFailure(this.#tag.tag, this.#id, event.failure.message),
-          { tag: this.#tag.tag, id: this.#id },
-          event.failure,
-        );
+      } else if (event.type === 'failure') {
+        if (this.flight.hasFallback && event.failure.failSafe !== false) return FALLBACK;
+        if (this.#tag.onComputeError !== 'retry') {
+          throw new MemoLockRemoteComputationError(
+            Messages.remoteFailure(this.#tag.tag, this.#id, event.failure.message),
+            { tag: this.#tag.tag, id: this.#id },
+            event.failure,
+          );
+        }
       }
 
       let raw: string | null;
@@ -208,6 +379,41 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
       }
       if (raw !== null) return this.#value(raw, 'collapsed');
     }
+  }
+
+  /**
+   * A refresh that took the lock checks first that it still has something to do: a failure a moment ago
+   * paused attempts (its callers get the fallback), or a newer value is out (they get that). `'go'` keeps
+   * the lock for the computation; anything else releases it.
+   */
+  async #checkRefresh(lock: RedisLock): Promise<'go' | Outcome> {
+    this.#mustTry = false;
+    let found: 'go' | 'throttled' | 'changed';
+    try {
+      found = await checkBeforeRefresh(this.#ctx.link, this.#names!, this.#refresh!.record);
+    } catch (error) {
+      lock.release();
+      return this.#redisFailed(error);
+    }
+    if (found === 'go') return 'go';
+    if (found === 'changed' && !this.#refresh!.early) {
+      // The stale copy's record is gone or replaced: a newer value may be out; if not, compute it here.
+      const raw = await this.#read().catch(() => null);
+      if (raw === null) return 'go';
+      lock.release();
+      return this.#value(raw, 'collapsed');
+    }
+    lock.release();
+    return FALLBACK;
+  }
+
+  /** A computation of this flight failed: its fallback answers, when there is one (fail-safe). */
+  #failed(error: unknown): Outcome {
+    if (!this.flight.hasFallback || !failSafeCovers(error)) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    const { failSafeThrottle } = this.#tag.freshness!;
+    this.#ctx.logger.warn(Messages.failSafe(this.#tag.tag, this.#id, reason, failSafeThrottle));
+    return FALLBACK;
   }
 
   /** Subscribes, reads the key once more, and waits for the holder's message, its lease's end, or a recheck. */
@@ -240,8 +446,17 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     return result;
   }
 
+  /**
+   * Whether the flight goes on: somebody waits, or it must still try the lock for its refresh, or it waits
+   * for the external work it started for one; never once the engine closes.
+   */
+  #wanted(): boolean {
+    if (this.#closing) return false;
+    return !this.#abandoned || this.#mustTry || this.#awaitsDelivery;
+  }
+
   #assertWanted(): void {
-    if (this.#abandoned) throw ABANDONED;
+    if (!this.#wanted()) throw ABANDONED;
   }
 
   #sleep(ms: number | undefined): Promise<HubEvent | 'takeover'> {
@@ -250,7 +465,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
       this.#wake = () => {
         this.#wake = undefined;
         clearTimeout(timer);
-        if (this.#abandoned) return reject(ABANDONED);
+        if (!this.#wanted()) return reject(ABANDONED);
         resolve(this.#takeMail() ?? 'takeover');
       };
     });
@@ -274,20 +489,56 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   }
 
   /** The value for the callers, and how it was had; external work counts as stored for its starter. */
-  #value(raw: string, status: MemoLockStatus): Obtained {
+  async #value(raw: string, status: MemoLockStatus): Promise<Obtained> {
     if (this.#work.kind === 'external' && this.#lock?.held) {
-      // The other program delivered: let the next computation start without waiting for our lease to end.
+      // The other program delivered: record it (freshness options), and let the next computation start
+      // without waiting for our lease to end.
+      const freshness = this.#tag.freshness;
+      if (freshness) {
+        const delta = performance.now() - this.#externalSince;
+        await recordExternalValue(this.#ctx.link, this.#names!, raw, freshness, delta).catch(() => undefined);
+      }
       this.#lock.release();
       status = 'stored';
     }
     return { value: decodeValue(this.#tag, this.#id, raw), status };
   }
 
-  /** Redis failed before a value was had: see {@link whenRedisFails}; nobody waits, nothing to compute for. */
-  #redisFailed(error: unknown): Promise<Obtained> {
+  /** A stale copy's value, or `NONE` when the serializer cannot read it (it is then no fallback). */
+  #decoded(encoded: string): unknown {
+    try {
+      return decodeValue(this.#tag, this.#id, encoded);
+    } catch {
+      return NONE;
+    }
+  }
+
+  /**
+   * Redis failed before a value was had: see {@link whenRedisFails}; nobody waits, nothing to compute for.
+   * With a fallback at hand, it answers instead of the error, and instead of a computation that fails.
+   */
+  #redisFailed(error: unknown): Promise<Outcome> {
+    if (!this.flight.hasFallback) return this.#withoutRedis(error);
+    if (!(error instanceof RedisUnavailableError)) return Promise.reject(error);
+    this.#mustTry = false;
+    this.#awaitsDelivery = false;
+    const computes =
+      this.flight.callers > 0 && this.#tag.onRedisError === 'compute' && this.#work.kind !== 'external';
+    if (!computes) return Promise.resolve(FALLBACK);
+    return this.#withoutRedis(error).catch((failure: unknown) => this.#failed(failure));
+  }
+
+  #withoutRedis(error: unknown): Promise<Obtained> {
     return whenRedisFails(this.#resource!, this.#work, error, () => {
       this.#assertWanted();
       this.#computing = true;
     });
+  }
+
+  /** Runs a cleanup in the background; the engine's close() waits for it. */
+  #chore(chore: Promise<void>): void {
+    const { chores } = this.#ctx;
+    const tracked = chore.catch(() => undefined).finally(() => chores.delete(tracked));
+    chores.add(tracked);
   }
 }

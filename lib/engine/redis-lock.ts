@@ -6,11 +6,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Messages } from '../memolock.messages';
+import { staleCopy } from './freshness-record';
 import { encodeFailure, GIVE_UP_NOTICE, type ResourceNames } from './protocol';
 import { type RedisLink, RedisUnavailableError } from './redis-call';
 import { toRedisMs } from './validation';
 
 const ignore = () => undefined;
+
+/** What a tag with freshness options stores beside the value (see freshness-record.ts). */
+export interface StoredExtras {
+  /** The value's record, for `T/meta:I` (and at the head of its stale copy). */
+  record: string;
+  /** How long both live: the value's ttl + the grace (ms). */
+  ttl: number;
+  /** Whether a stale copy is kept (a grace); without one, an older copy is dropped. */
+  stale: boolean;
+}
 
 export class RedisLock {
   readonly #link: RedisLink;
@@ -68,16 +79,31 @@ export class RedisLock {
    * standalone Redis that is one script, one round trip. On a cluster the value and the lock live in
    * different slots: MULTI stores and publishes on the value's slot, and the release follows. When this
    * fails (or the value key holds something other than a string, which is not overwritten) the lock stays
-   * held, for {@link giveUp}.
+   * held, for {@link giveUp}. With `extras`, the value's record and stale copy are written too: in the same
+   * script on standalone Redis; on a cluster after the value, before the lock is released.
    */
-  async storeAndRelease(encoded: string, ttl: number): Promise<void> {
+  async storeAndRelease(encoded: string, ttl: number, extras?: StoredExtras): Promise<void> {
     const token = this.#token;
     if (token === undefined) throw new Error('the lock is not held');
     const { client } = this.#link;
-    const { valueKey, lockKey, notifChannel } = this.#names;
+    const { valueKey, lockKey, notifChannel, metaKey, staleKey } = this.#names;
     if (!client.isCluster) {
       const stored = await this.#link.call('EVALSHA', () =>
-        client.memolockStoreAndRelease(valueKey, lockKey, encoded, ttl, notifChannel, token),
+        extras
+          ? client.memolockStoreFreshAndRelease(
+              valueKey,
+              lockKey,
+              metaKey,
+              staleKey,
+              encoded,
+              ttl,
+              notifChannel,
+              token,
+              extras.record,
+              extras.ttl,
+              extras.stale ? '1' : '0',
+            )
+          : client.memolockStoreAndRelease(valueKey, lockKey, encoded, ttl, notifChannel, token),
       );
       if (stored !== 1) throw new RedisUnavailableError(Messages.notAString(valueKey), undefined, true);
       this.#token = undefined;
@@ -90,15 +116,26 @@ export class RedisLock {
     if (!replies || failed) {
       throw new RedisUnavailableError(String(failed?.message ?? 'MULTI was aborted'), failed, true);
     }
+    // After the value: a reader that finds the record first and the value after never sees a record newer
+    // than the value (see RedisExtras.dropIfForeign). Should this fail, the value is out all the same.
+    if (extras) await writeExtras(this.#link, this.#names, encoded, extras).catch(ignore);
     this.release();
   }
 
   /**
    * Releases the lock and tells the waiters of every process that the computation failed, if the lock is
    * still this holder's. Never rejects: the lock expires by itself, and the computation's error is what the
-   * callers need.
+   * callers need. With `throttle` (fail-safe: a value covered the failure), no attempt follows fleet-wide for
+   * that long (`T/throttle:I`).
    */
-  async failAndRelease(error: unknown): Promise<void> {
+  async failAndRelease(error: unknown, throttle?: number): Promise<void> {
+    // Fail-safe's pause goes up before the lock goes: whoever takes the lock next finds it.
+    if (throttle !== undefined && this.#token !== undefined) {
+      const { throttleKey } = this.#names;
+      await this.#link
+        .call('SET', () => this.#link.client.set(throttleKey, '1', 'PX', throttle))
+        .catch(ignore);
+    }
     await this.#notify(encodeFailure(error));
   }
 
@@ -137,4 +174,21 @@ export class RedisLock {
   #release(token: string): void {
     this.#link.client.memolockRelease(this.#names.lockKey, token).catch(ignore);
   }
+}
+
+/** The record and stale copy of a value, by themselves (on a cluster, or after external work). */
+export async function writeExtras(
+  link: RedisLink,
+  names: ResourceNames,
+  encoded: string,
+  extras: StoredExtras,
+): Promise<void> {
+  const { client } = link;
+  const { metaKey, staleKey } = names;
+  await Promise.all([
+    link.call('SET', () => client.set(metaKey, extras.record, 'PX', extras.ttl)),
+    extras.stale
+      ? link.call('SET', () => client.set(staleKey, staleCopy(extras.record, encoded), 'PX', extras.ttl))
+      : link.call('DEL', () => client.del(staleKey)),
+  ]);
 }

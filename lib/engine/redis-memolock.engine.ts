@@ -14,6 +14,7 @@ import { deleteTagValues } from './invalidate-all';
 import { InvalidationTracker, tagPrefixes } from './invalidation-tracker';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import { L1Cache, type L1Options } from './l1-cache';
+import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
 import { keyPrefixOf } from './protocol';
 import { RedisLink } from './redis-call';
@@ -117,6 +118,9 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       reader: new ValueReader(this.#link),
       hub: this.#hub,
       live: new Set(),
+      refreshes: new Set(),
+      chores: new Set(),
+      logger,
     };
     if (options.l1) {
       const cache = new L1Cache(options.l1);
@@ -148,7 +152,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
 
   /**
    * Resources this process is waiting for or computing right now: those with callers, and those whose flight
-   * still finishes its work after its callers left (a computation, or a command under way).
+   * still finishes its work after its callers left (a computation, a refresh, or a command under way).
    */
   get pendingResources(): number {
     let finishing = 0;
@@ -163,18 +167,26 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     timeout: number,
     work: HandleWork,
     withStatus: boolean,
+    signal: AbortSignal | undefined,
   ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
-    return this.#flights.join(tag, id, timeout, withStatus, () => new RedisFlight(this.#ctx, tag, id, work));
+    // (An inline arrow: one assigned to a name gets a name set on it per call by some transpilers.)
+    return this.#flights.join(
+      tag,
+      id,
+      timeout,
+      withStatus,
+      () => new RedisFlight(this.#ctx, tag, id, work),
+      signal,
+    );
   }
 
   /** @internal */
   async invalidate(tag: ResolvedTagOptions, id: string): Promise<void> {
     if (this.#closed) throw new MemoLockClosedError(Messages.closed());
-    const key = tag.names(id).valueKey;
-    const { client } = this.#link;
     try {
-      await this.#link.call('DEL', () => client.del(key));
+      // The stale copy and record too, whatever options stored them: nothing stale is served after this.
+      await deleteResource(this.#link, tag.names(id));
     } catch (error) {
       // Always an error: a silently failed invalidation would serve a stale value once Redis is back.
       throw new MemoLockRedisError(Messages.redisFailed(tag.tag, id, (error as Error).message), {
@@ -200,17 +212,19 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   }
 
   /**
-   * Rejects every pending call with `MemoLockClosedError`, stops every flight, and closes the subscriber
-   * connection the engine opened; resolves once none of its timers, subscriptions or commands is left. The
-   * client passed in is left open. A computation already running finishes and stores its value.
+   * Rejects every pending call with `MemoLockClosedError`, stops every flight (background refreshes
+   * included), and closes the subscriber connection the engine opened; resolves once none of its timers,
+   * subscriptions or commands is left. The client passed in is left open. A computation already running
+   * finishes and stores its value.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#flights.closeAll();
-    const stopping: Promise<void>[] = [];
+    const stopping: Promise<void>[] = [...this.#ctx.chores];
     for (const flight of this.#ctx.live) {
-      flight.abandon();
+      const { tag, id } = flight.flight;
+      flight.close(new MemoLockClosedError(Messages.closedWhileWaiting(tag, id), { tag, id }));
       if (!flight.computing) stopping.push(flight.stopped);
     }
     await Promise.all([this.#hub.close(), this.#ctx.reader.close(), this.#l1?.tracker.close()]);

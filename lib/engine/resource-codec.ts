@@ -8,8 +8,10 @@ import {
   MemoLockValueTooLargeError,
 } from '../errors';
 import { describe, Messages } from '../memolock.messages';
+import { activeFreshness, type Freshness, freshnessProfile, mergeFreshness, NO_FRESHNESS } from './freshness';
 import type {
   MemoLockBehaviourOptions,
+  MemoLockFreshnessOptions,
   MemoLockOptions,
   OnComputeError,
   OnRedisError,
@@ -26,11 +28,17 @@ export interface ResolvedTagOptions {
   onRedisError: OnRedisError;
   onComputeError: OnComputeError;
   maxValueBytes: number;
+  /** The freshness options as given (defaults filled in), also when they change nothing. */
+  freshnessSettings: Freshness;
+  /** The freshness options when they are on; `undefined`: the tag reads and writes `T:I` alone. */
+  freshness: Freshness | undefined;
   /**
    * Starts the in-process coalescing key of every resource of this tag: handles of one tag coalesce only when
    * their options are the same (see {@link Coalescer}).
    */
   flightPrefix: string;
+  /** Options made for calls with freshness options of their own (see {@link withCallFreshness}). */
+  perCall: boolean;
   names(id: string): ResourceNames;
 }
 
@@ -73,15 +81,48 @@ export function resolveTagOptions(
     maxValueBytes: o.maxValueBytes ?? defaults.maxValueBytes,
     names: (id: string) => resourceNames(tag, id, defaults.channelPrefix),
   };
+  return withFreshness(resolved, mergeFreshness(NO_FRESHNESS, o), false);
+}
+
+/**
+ * The options of a call that gives freshness options of its own (validated already): the tag's, with those
+ * over them. The same object when they change nothing.
+ */
+export function withCallFreshness(
+  tag: ResolvedTagOptions,
+  call: MemoLockFreshnessOptions,
+): ResolvedTagOptions {
+  const settings = mergeFreshness(tag.freshnessSettings, call);
+  const same = freshnessProfile(settings) === freshnessProfile(tag.freshnessSettings);
+  return same ? tag : withFreshness(tag, settings, true);
+}
+
+type CoreOptions = Omit<ResolvedTagOptions, 'freshnessSettings' | 'freshness' | 'flightPrefix' | 'perCall'>;
+
+function withFreshness(core: CoreOptions, settings: Freshness, perCall: boolean): ResolvedTagOptions {
+  const freshness = activeFreshness(settings);
   const profile = [
-    serializerIdentity(resolved.serializer),
-    resolved.lockTimeout,
-    resolved.onRedisError,
-    resolved.onComputeError,
-    resolved.maxValueBytes,
+    serializerIdentity(core.serializer),
+    core.lockTimeout,
+    core.onRedisError,
+    core.onComputeError,
+    core.maxValueBytes,
+    freshnessProfile(freshness),
   ].join(',');
-  // A tag holds no ':', so the prefix ends where the tag's part does and the key cannot be read two ways.
-  return { ...resolved, flightPrefix: `${profile}/${tag}:` };
+  return {
+    tag: core.tag,
+    lockTimeout: core.lockTimeout,
+    serializer: core.serializer,
+    onRedisError: core.onRedisError,
+    onComputeError: core.onComputeError,
+    maxValueBytes: core.maxValueBytes,
+    names: core.names,
+    freshnessSettings: settings,
+    freshness,
+    // A tag holds no ':', so the prefix ends where the tag's part does and the key cannot be read two ways.
+    flightPrefix: `${profile}/${core.tag}:`,
+    perCall,
+  };
 }
 
 const serializerIds = new WeakMap<MemoLockSerializer, number>();

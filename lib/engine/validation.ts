@@ -1,7 +1,11 @@
 import { MemoLockArgumentError } from '../errors';
 import { Messages } from '../memolock.messages';
 import type { L1Options } from './l1-cache';
-import type { MemoLockBehaviourOptions, MemoLockOptions } from './memolock-engine.interface';
+import type {
+  MemoLockBehaviourOptions,
+  MemoLockFreshnessOptions,
+  MemoLockOptions,
+} from './memolock-engine.interface';
 
 /** Longest id, in UTF-8 bytes: keeps keys, channels and messages small and bounded. */
 export const MAX_ID_BYTES = 1024;
@@ -53,6 +57,18 @@ export function assertDuration(
   if (value > max) fail(argument, `expected at most ${max} ms`, value);
 }
 
+/** A finite number of milliseconds, 0 allowed (it turns an option off), at most `max`. */
+export function assertNonNegative(
+  argument: string,
+  value: unknown,
+  max = Number.MAX_SAFE_INTEGER,
+): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    fail(argument, 'expected a non-negative finite number of milliseconds', value);
+  }
+  if (value > max) fail(argument, `expected at most ${max} ms`, value);
+}
+
 export function assertFunction(
   argument: string,
   value: unknown,
@@ -98,7 +114,46 @@ export function assertTagOptions(options: unknown): asserts options is MemoLockO
   const o = options as MemoLockOptions;
   assertDuration('options.lockTimeout', o.lockTimeout);
   assertBehaviourOptions(o, 'options');
+  assertFreshnessOptions(o, 'options');
 }
+
+/**
+ * Validates `grace`, `softTimeout`, `earlyRefresh` and `failSafeThrottle`; `prefix` names where they came
+ * from (`options`, `callOptions`). Each is optional.
+ */
+export function assertFreshnessOptions(options: MemoLockFreshnessOptions, prefix: string): void {
+  const { grace, softTimeout, earlyRefresh, failSafeThrottle } = options;
+  // The grace is added to the ttl in a PX: keep the sum an exact integer.
+  if (grace !== undefined) assertNonNegative(`${prefix}.grace`, grace, MAX_GRACE_MS);
+  if (softTimeout !== undefined) assertNonNegative(`${prefix}.softTimeout`, softTimeout, MAX_TIMER_MS);
+  if (failSafeThrottle !== undefined) assertDuration(`${prefix}.failSafeThrottle`, failSafeThrottle);
+  if (earlyRefresh !== undefined) {
+    if (typeof earlyRefresh !== 'object' || earlyRefresh === null || Array.isArray(earlyRefresh)) {
+      fail(`${prefix}.earlyRefresh`, 'expected an object such as { beta: 1 }', earlyRefresh);
+    }
+    const { beta } = earlyRefresh;
+    if (beta !== undefined && (typeof beta !== 'number' || Number.isNaN(beta) || beta < 0)) {
+      fail(`${prefix}.earlyRefresh.beta`, 'expected a number >= 0 (0 disables, Infinity forces)', beta);
+    }
+  }
+}
+
+/** An `AbortSignal` (or anything shaped like one: `aborted`, `reason`, `addEventListener`). */
+export function assertSignal(argument: string, signal: unknown): asserts signal is AbortSignal {
+  const s = signal as Partial<AbortSignal> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function' ||
+    typeof s.removeEventListener !== 'function'
+  ) {
+    fail(argument, 'expected an AbortSignal', signal);
+  }
+}
+
+/** Longest grace: about 31 years, so that ttl + grace stays an exact integer of milliseconds. */
+export const MAX_GRACE_MS = 2 ** 50;
 
 function assertCount(argument: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {

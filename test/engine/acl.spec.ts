@@ -1,11 +1,13 @@
 /**
- * The ACL rules the README gives for one tag are enough for everything the engine does, and keep it out
- * of other tags' keys.
+ * The ACL rules the README gives for one tag are enough for everything the engine does (freshness options
+ * included), and keep it out of other tags' keys.
  */
 import Redis from 'ioredis';
 import { MemoLockRemoteComputationError } from '../../lib';
+import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
+import { until } from '../support/until';
 
 describe('an ACL user limited to one tag', () => {
   let redis: TestRedis;
@@ -22,6 +24,9 @@ describe('an ACL user limited to one tag', () => {
         'resetkeys',
         '~likes:*',
         '~likes/lock:*',
+        '~likes/meta:*',
+        '~likes/stale:*',
+        '~likes/throttle:*',
         'resetchannels',
         '&likes/*',
         '-@all',
@@ -99,6 +104,38 @@ describe('an ACL user limited to one tag', () => {
     );
     await expect(failing).rejects.toThrow('nope');
     expect(await waiter).toBeInstanceOf(MemoLockRemoteComputationError);
+  });
+
+  it('keeps stale copies, records and fail-safe pauses with the documented permissions', async () => {
+    const engine = redis.engine({ client: connect(), onRedisError: 'throw', logger: recordingLogger() });
+    const likes = engine.memoLock('likes', {
+      lockTimeout: 1_000,
+      grace: 60_000,
+      earlyRefresh: { beta: Infinity },
+      failSafeThrottle: 60_000,
+    });
+    const admin = redis.client();
+    await likes.getResource('fresh', 5_000, async () => ({ value: 'v1', ttl: 100 }));
+    await until(async () => (await admin.exists('likes:fresh')) === 0, 'v1 expired');
+    const failing = async (): Promise<never> => {
+      throw new Error('down');
+    };
+    expect(await likes.getResourceWithStatus('fresh', 5_000, failing)).toEqual({
+      value: 'v1',
+      status: 'stale',
+    });
+    await until(async () => (await admin.exists('likes/throttle:fresh')) === 1, 'the pause is set');
+    // An early refresh (beta Infinity) on a hit, then the record of a value it does not describe dropped.
+    await likes.getResource('early', 5_000, async () => ({ value: 'e1', ttl: 60_000 }));
+    expect(await likes.getResource('early', 5_000, async () => ({ value: 'e2', ttl: 60_000 }))).toBe('e1');
+    await until(async () => (await admin.get('likes:early')) === '"e2"', 'refreshed early');
+    await admin.set('likes:early', '"from elsewhere"');
+    expect(await likes.getResource('early', 5_000, failing)).toBe('from elsewhere');
+    await until(async () => (await admin.exists('likes/meta:early')) === 0, 'the foreign record dropped');
+    await likes.invalidate('fresh');
+    expect(await likes.invalidateAll()).toBeGreaterThanOrEqual(1); // likes:early (and the first test's)
+    expect(await admin.keys('likes:*')).toEqual([]);
+    expect(await admin.keys('likes/stale:*')).toEqual([]);
   });
 
   it('is refused on any other tag, even read in the same turn as its own', async () => {

@@ -134,6 +134,70 @@ describe('bad input', () => {
       await expectRejection(handle.getResource('id', timeout as number, ok), 'timeout');
     });
 
+    it.each([
+      ['grace', -1],
+      ['grace', NaN],
+      ['grace', '1s'],
+      ['grace', Infinity],
+      ['softTimeout', -1],
+      ['softTimeout', 2 ** 31],
+      ['failSafeThrottle', 0],
+      ['failSafeThrottle', Infinity],
+      ['earlyRefresh', 1],
+      ['earlyRefresh', null],
+      ['earlyRefresh', [1]],
+      ['earlyRefresh.beta', -1],
+      ['earlyRefresh.beta', NaN],
+      ['earlyRefresh.beta', '1'],
+    ])('rejects %s %p, as a tag option and as a call option', async (name, bad) => {
+      const option = name === 'earlyRefresh.beta' ? { earlyRefresh: { beta: bad } } : { [name]: bad };
+      expectArgumentError(
+        () => getEngine().memoLock('t', { lockTimeout: 1_000, ...option } as never),
+        `options.${name}`,
+      );
+      const handle = getEngine().memoLock('t', { lockTimeout: 1_000 });
+      await expectRejection(handle.getResource('id', 1_000, ok, option as never), `callOptions.${name}`);
+      await expectRejection(
+        handle.getResourceWithStatus('id', 1_000, ok, option as never),
+        `callOptions.${name}`,
+      );
+    });
+
+    it.each([
+      ['callOptions', 'fast'],
+      ['callOptions', null],
+      ['callOptions.signal', { signal: 'abort' }],
+      ['callOptions.signal', { signal: { aborted: false } }],
+    ])('rejects %s %p in every call', async (argument, options) => {
+      const handle = getEngine().memoLock('t', { lockTimeout: 1_000 });
+      await expectRejection(handle.getResource('id', 1_000, ok, options as never), argument);
+      await expectRejection(handle.getResourceRenewable('id', 1_000, ok, options as never), argument);
+      await expectRejection(
+        handle.getResourceExternal('id', 1_000, () => undefined, options as never),
+        argument,
+      );
+      await expectRejection(handle.getResourceWithStatus('id', 1_000, ok, options as never), argument);
+    });
+
+    it('rejects an already aborted signal with its reason, before anything reaches Redis', async () => {
+      const handle = getEngine().memoLock('t', { lockTimeout: 1_000, grace: 1_000 });
+      const reason = new Error('gave up before asking');
+      let ran = false;
+      const compute = async () => {
+        ran = true;
+        return { value: 1, ttl: 1_000 };
+      };
+      const signal = AbortSignal.abort(reason);
+      await expect(handle.getResource('id', 1_000, compute, { signal })).rejects.toBe(reason);
+      await expect(handle.getResourceWithStatus('id', 1_000, compute, { signal })).rejects.toBe(reason);
+      const start = () => void (ran = true);
+      await expect(handle.getResourceExternal('id', 1_000, start, { signal })).rejects.toBe(reason);
+      await expect(
+        handle.getResource('id', 1_000, compute, { signal: AbortSignal.abort() }),
+      ).rejects.toMatchObject({ name: 'AbortError' });
+      expect(ran).toBe(false);
+    });
+
     it('rejects a computation that is not a function', async () => {
       const handle = getEngine().memoLock('t', { lockTimeout: 1_000 });
       await expectRejection(handle.getResource('id', 1_000, 'nope' as never), 'compute');

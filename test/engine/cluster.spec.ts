@@ -11,6 +11,7 @@ import {
 } from '../../lib';
 import { startCluster, type TestCluster } from '../support/redis-cluster';
 import { sleep } from '../support/sleep';
+import { until } from '../support/until';
 
 jest.setTimeout(60_000);
 
@@ -182,6 +183,48 @@ describe('RedisMemoLockEngine on a Redis Cluster', () => {
     const started = Date.now();
     expect(await waiting).toBe('published in the gap');
     expect(Date.now() - started).toBeLessThan(5_000); // by the re-read, not the 20 s lease or 15 s timeout
+  });
+
+  it('keeps records and stale copies on their own slots: stale-while-revalidate, fail-safe and invalidation work there', async () => {
+    const keys = ids(6);
+    const admin = cluster.client();
+    const options = { lockTimeout: 5_000, grace: 60_000, earlyRefresh: {}, failSafeThrottle: 60_000 };
+    const handles = engines.map((e) => e.memoLock('fresh', options));
+    await Promise.all(
+      keys.map((id) => handles[0].getResource(id, 5_000, async () => ({ value: `v1 ${id}`, ttl: 100 }))),
+    );
+    // The value, its record and its stale copy: three slots, on more than one master.
+    const slotsOf = async (id: string) =>
+      Promise.all(
+        [`fresh:${id}`, `fresh/meta:${id}`, `fresh/stale:${id}`].map((k) => admin.cluster('KEYSLOT', k)),
+      );
+    expect(new Set(await slotsOf(keys[0])).size).toBe(3);
+    await sleep(150); // past every ttl
+    let computations = 0;
+    const failing = async (): Promise<never> => {
+      computations++;
+      throw new Error('down');
+    };
+    const stale = await Promise.all(
+      keys.flatMap((id) => handles.map((h) => h.getResourceWithStatus(id, 5_000, failing))),
+    );
+    expect(stale).toEqual(keys.flatMap((id) => Array(3).fill({ value: `v1 ${id}`, status: 'stale' })));
+    await Promise.all(
+      keys.map((id) => until(async () => (await admin.exists(`fresh/throttle:${id}`)) === 1, 'paused')),
+    );
+    expect(computations).toBe(keys.length); // one attempt per key across three engines, then the pause
+
+    await handles[1].invalidate(keys[0]);
+    expect(await admin.exists(`fresh/meta:${keys[0]}`)).toBe(0);
+    expect(await admin.exists(`fresh/stale:${keys[0]}`)).toBe(0);
+    expect(await handles[2].invalidateAll()).toBe(0); // no value left, only stale copies: dropped, not counted
+    for (const id of keys) expect(await admin.exists(`fresh/stale:${id}`)).toBe(0);
+    const fresh = await handles[0].getResourceWithStatus(keys[1], 5_000, async () => ({
+      value: 'v2',
+      ttl: 60_000,
+    }));
+    expect(fresh).toEqual({ value: 'v2', status: 'stored' });
+    expect(await admin.get(`fresh/meta:${keys[1]}`)).toMatch(/^1,\d+,\d+,4,/);
   });
 
   it('times out and leaves no pattern subscription on any node', async () => {

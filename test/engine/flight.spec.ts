@@ -111,4 +111,78 @@ describe('Flight', () => {
       jest.useRealTimers();
     }
   });
+
+  describe('a fallback value', () => {
+    it('answers each caller softMs after it joined unless the value comes first, and leaves no timer', async () => {
+      const flight = new Flight('t', 'i');
+      const early = settleOf(flight.join(5_000, true));
+      const timersBefore = activeTimers();
+      flight.offerFallback('stale', 'stale', 40, false);
+      expect(await early).toEqual({ value: { value: 'stale', status: 'stale' } });
+      expect(flight.callers).toBe(0);
+      expect(flight.settled).toBe(false); // the flight goes on, for whoever comes
+      expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
+    });
+
+    it('answers at once when softMs is 0, and the fresh value to those still waiting', async () => {
+      const flight = new Flight('t', 'i');
+      const old = flight.join(5_000, false);
+      flight.offerFallback('stale', 'stale', 0, false);
+      expect(await old).toBe('stale');
+      const flight2 = new Flight('t', 'j');
+      const waiting = flight2.join(5_000, true);
+      flight2.offerFallback('stale', 'stale', 5_000, false);
+      flight2.resolve('fresh', 'collapsed');
+      expect(await waiting).toEqual({ value: 'fresh', status: 'collapsed' });
+    });
+
+    it('keeps the owner waiting for its own work until released, while the others take the fallback', async () => {
+      const flight = new Flight('t', 'i');
+      const owner = settleOf(flight.join(5_000, true));
+      const other = flight.join(5_000, true);
+      flight.offerFallback('current', 'hit', 0, true);
+      expect(await other).toEqual({ value: 'current', status: 'hit' });
+      expect(flight.callers).toBe(1);
+      flight.releaseOwner();
+      expect(await owner).toEqual({ value: { value: 'current', status: 'hit' } });
+    });
+
+    it('answers every caller left with it when the computation fails (fail-safe)', async () => {
+      const flight = new Flight('t', 'i');
+      const callers = [flight.join(5_000, false), flight.join(5_000, false)];
+      expect(flight.answerFallback()).toBe(false); // none yet
+      flight.offerFallback('stale', 'stale', 5_000, false);
+      expect(flight.answerFallback()).toBe(true);
+      expect(await Promise.all(callers)).toEqual(['stale', 'stale']);
+      expect(flight.settled).toBe(true);
+    });
+  });
+
+  describe('a caller’s AbortSignal', () => {
+    it('rejects that caller only, at once, with signal.reason, and removes its listener when callers settle', async () => {
+      const flight = new Flight('t', 'i');
+      const controller = new AbortController();
+      const kept = new AbortController();
+      const aborted = settleOf(flight.join(5_000, false, controller.signal));
+      const other = flight.join(5_000, false, kept.signal);
+      const reason = new Error('gone');
+      controller.abort(reason);
+      expect(await aborted).toEqual({ error: reason });
+      expect(flight.callers).toBe(1);
+      flight.resolve('value', 'stored');
+      expect(await other).toBe('value');
+      kept.abort(); // after the call settled: nothing happens
+      expect(flight.callers).toBe(0);
+    });
+
+    it('abandons the flight when the last caller aborts', async () => {
+      let abandoned = 0;
+      const flight = new Flight('t', 'i', { abandon: () => abandoned++ });
+      const controller = new AbortController();
+      const call = settleOf(flight.join(5_000, false, controller.signal));
+      controller.abort('bye');
+      expect(await call).toEqual({ error: 'bye' });
+      expect(abandoned).toBe(1);
+    });
+  });
 });

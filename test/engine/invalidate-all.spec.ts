@@ -1,7 +1,7 @@
 /**
- * `handle.invalidateAll()` (SPEC §3): every value of the tag is dropped, with SCAN on every master of a
- * cluster, and nothing else: not another tag's values, not locks, not a tag whose name differs by a
- * backslash. The in-memory engine does the same.
+ * `handle.invalidateAll()` (SPEC §3): every value of the tag is dropped, with its record and stale copy, with
+ * SCAN on every master of a cluster, and nothing else: not another tag's values, not locks, not a tag whose
+ * name differs by a backslash. The in-memory engine does the same.
  */
 import type Redis from 'ioredis';
 import {
@@ -10,7 +10,7 @@ import {
   MemoLockRedisError,
   type MemoLockEngine,
 } from '../../lib';
-import { valuePattern } from '../../lib/engine/invalidate-all';
+import { keysPattern } from '../../lib/engine/invalidate-all';
 import { startCluster, type TestCluster } from '../support/redis-cluster';
 import { commandStats, resetStats, startRedis, type TestRedis } from '../support/redis-server';
 
@@ -23,15 +23,15 @@ async function fill(engine: MemoLockEngine, tag: string, ids: string[]): Promise
   await Promise.all(ids.map((id) => handle.getResource(id, 5_000, value(`${tag}/${id}`))));
 }
 
-describe('valuePattern', () => {
+describe('keysPattern', () => {
   it('escapes what SCAN would read as glob syntax, so a tag matches only itself', () => {
-    expect(valuePattern('likes')).toBe('likes:*');
-    expect(valuePattern('a\\b')).toBe('a\\\\b:*');
+    expect(keysPattern('likes')).toBe('likes[:/]*');
+    expect(keysPattern('a\\b')).toBe('a\\\\b[:/]*');
   });
 
   it("puts the client's keyPrefix into the pattern, which ioredis leaves alone, escaped too", () => {
-    expect(valuePattern('likes', 'app:')).toBe('app:likes:*');
-    expect(valuePattern('likes', 'a*[1]')).toBe('a\\*\\[1\\]likes:*');
+    expect(keysPattern('likes', 'app:')).toBe('app:likes[:/]*');
+    expect(keysPattern('likes', 'a*[1]')).toBe('a\\*\\[1\\]likes[:/]*');
   });
 });
 

@@ -62,4 +62,17 @@ describe("a client's keyPrefix", () => {
     expect(heard).toEqual(['app:likes/notif:ours']);
     expect(await admin.get('app:likes:ours')).toBe('1');
   });
+
+  it('keeps the records and stale copies of freshness options under the prefix, and invalidateAll drops them there', async () => {
+    const engine = redis.engine({ client: redis.client({ keyPrefix: 'p:' }) });
+    const fresh = engine.memoLock('likes', { lockTimeout: 5_000, grace: 60_000 });
+    await fresh.getResource('s', 5_000, async () => ({ value: 'v1', ttl: 50 }));
+    expect(await admin.exists('p:likes/meta:s', 'p:likes/stale:s')).toBe(2);
+    await until(async () => (await admin.exists('p:likes:s')) === 0, 'v1 expired');
+    const outcome = await fresh.getResourceWithStatus('s', 5_000, async () => ({ value: 'v2', ttl: 60_000 }));
+    expect(outcome).toEqual({ value: 'v1', status: 'stale' });
+    await until(async () => (await admin.get('p:likes:s')) === '"v2"', 'v2 stored under the prefix');
+    expect(await fresh.invalidateAll()).toBe(1);
+    expect(await admin.keys('p:likes*')).toEqual([]);
+  });
 });

@@ -33,6 +33,27 @@ describe('@MemoLocked misuse', () => {
       () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, key: 'id' as never }),
       'key',
     ],
+    ['a negative grace', () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, grace: -1 }), 'options.grace'],
+    [
+      'a softTimeout in words',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, softTimeout: '1s' as never }),
+      'options.softTimeout',
+    ],
+    [
+      'an earlyRefresh that is a number',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, earlyRefresh: 1 as never }),
+      'options.earlyRefresh',
+    ],
+    [
+      'a negative beta',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, earlyRefresh: { beta: -1 } }),
+      'options.earlyRefresh.beta',
+    ],
+    [
+      'a zero failSafeThrottle',
+      () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, failSafeThrottle: 0 }),
+      'options.failSafeThrottle',
+    ],
     [
       'an unknown serializer',
       () => MemoLocked({ tag: 't', ttl: 1, timeout: 1, serializer: 'xml' as never }),

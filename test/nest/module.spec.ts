@@ -156,6 +156,40 @@ describe('MemoLockModule', () => {
     await app.close();
   });
 
+  it('rejects bad freshness defaults at startup, naming them', async () => {
+    for (const [options, argument] of [
+      [{ grace: -1 }, 'options.grace'],
+      [{ earlyRefresh: { beta: NaN } }, 'options.earlyRefresh.beta'],
+      [{ failSafeThrottle: 0 }, 'options.failSafeThrottle'],
+    ] as const) {
+      const compile = Test.createTestingModule({
+        imports: [MemoLockModule.forRoot({ redis: 'memory', lockTimeout: 1_000, ...options })],
+      }).compile();
+      await expect(compile).rejects.toThrow(`Invalid argument "${argument}"`);
+    }
+  });
+
+  it('applies freshness defaults to the tags it makes, and lets a tag override them', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [MemoLockModule.forRoot({ redis: 'memory', lockTimeout: 1_000, grace: 60_000 })],
+    }).compile();
+    const app = await moduleRef.init();
+    const service = app.get(MemoLockService);
+    const withDefault = service.memoLock('d');
+    const withOwn = service.memoLock('o', { grace: 0 });
+    for (const handle of [withDefault, withOwn]) {
+      await handle.getResource('k', 1_000, async () => ({ value: 'v1', ttl: 20 }));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const next = async () => ({ value: 'v2', ttl: 60_000 });
+    expect(await withDefault.getResourceWithStatus('k', 1_000, next)).toEqual({
+      value: 'v1',
+      status: 'stale',
+    });
+    expect(await withOwn.getResourceWithStatus('k', 1_000, next)).toEqual({ value: 'v2', status: 'stored' });
+    await app.close();
+  });
+
   it('rejects a bad redis option at startup, naming it', async () => {
     const compile = Test.createTestingModule({
       imports: [MemoLockModule.forRoot({ redis: 42 as never })],

@@ -18,25 +18,32 @@ async function call(request: PeerRequest): Promise<CallResult> {
     lockTimeout: request.lockTimeout,
     onComputeError: request.onComputeError,
     onRedisError: request.onRedisError,
+    grace: request.grace,
+    softTimeout: request.softTimeout,
+    earlyRefresh: request.beta === undefined ? undefined : { beta: Number(request.beta) },
+    failSafeThrottle: request.failSafeThrottle,
   });
   let computed = false;
+  let computedAt: number | undefined;
   const started = Date.now();
   try {
-    const value = await handle.getResource(request.id, request.timeout, async () => {
+    const { value, status } = await handle.getResourceWithStatus(request.id, request.timeout, async () => {
       computed = true;
-      send({ type: 'computing', id: request.id });
+      computedAt = Date.now();
+      send({ type: 'computing', id: request.id, at: computedAt });
       if (request.behaviour === 'crash') process.kill(process.pid, 'SIGKILL');
       await new Promise((r) => setTimeout(r, request.workMs));
       if (request.behaviour === 'fail')
         throw Object.assign(new Error(`boom in ${process.pid}`), { status: 503 });
       return { value: request.value, ttl: request.ttl };
     });
-    return { ok: true, value, computed, ms: Date.now() - started };
+    return { ok: true, value, status, computed, computedAt, ms: Date.now() - started };
   } catch (e) {
     const error = e as Error & { code?: string };
     return {
       ok: false,
       computed,
+      computedAt,
       ms: Date.now() - started,
       error: {
         name: error.name,

@@ -15,6 +15,12 @@ export interface PeerRequest {
   behaviour: 'ok' | 'fail' | 'crash';
   onComputeError?: 'reject' | 'retry';
   onRedisError?: 'throw' | 'compute';
+  /** Freshness options of the tag (see the README's "Freshness and fail-safe"). */
+  grace?: number;
+  softTimeout?: number;
+  /** `earlyRefresh.beta`, when given (IPC carries JSON, which has no Infinity). */
+  beta?: number | 'Infinity';
+  failSafeThrottle?: number;
 }
 
 export interface CallResult {
@@ -23,10 +29,14 @@ export interface CallResult {
   error?: { name: string; code?: string; message: string; remoteStatus?: number };
   /** Whether this caller's own computation ran. */
   computed: boolean;
+  /** When it ran (`Date.now()` as it started), if it did. */
+  computedAt?: number;
+  /** How the value was had (`getResourceWithStatus`). */
+  status?: string;
   ms: number;
 }
 
 export type PeerMessage =
   | { type: 'ready' }
-  | { type: 'computing'; id: string }
+  | { type: 'computing'; id: string; at: number }
   | { type: 'results'; reqId: number; results: CallResult[] };

@@ -8,6 +8,8 @@ export interface Peer {
   run(request: PeerRequest): Promise<CallResult[]>;
   /** Resolves when this peer starts computing. */
   computing(): Promise<void>;
+  /** Every computation this peer started so far: the resource id and when (`Date.now()`). */
+  readonly computations: Array<{ id: string; at: number }>;
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Closes the peer's engine and waits for it to exit. */
   stop(): Promise<void>;
@@ -20,11 +22,15 @@ export async function spawnPeer(redisUrl: string): Promise<Peer> {
   });
   const pending = new Map<number, (results: CallResult[]) => void>();
   const computingWaiters: Array<() => void> = [];
+  const computations: Array<{ id: string; at: number }> = [];
   let nextId = 0;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.on('message', (message: PeerMessage) => {
     if (message.type === 'results') pending.get(message.reqId)?.(message.results);
-    if (message.type === 'computing') computingWaiters.splice(0).forEach((w) => w());
+    if (message.type === 'computing') {
+      computations.push({ id: message.id, at: message.at });
+      computingWaiters.splice(0).forEach((w) => w());
+    }
   });
   await new Promise<void>((resolve, reject) => {
     child.once('message', (m: PeerMessage) =>
@@ -43,6 +49,7 @@ export async function spawnPeer(redisUrl: string): Promise<Peer> {
       });
     },
     computing: () => new Promise<void>((resolve) => computingWaiters.push(resolve)),
+    computations,
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
