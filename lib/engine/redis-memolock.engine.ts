@@ -19,6 +19,7 @@ import { NotificationHub } from './notification-hub';
 import { keyPrefixOf } from './protocol';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
+import { MissForecast } from './miss-forecast';
 import { type FlightContext, RedisFlight } from './redis-flight';
 import { resolveEngineDefaults, type ResolvedTagOptions, resolveTagOptions } from './resource-codec';
 import { assertDuration, assertL1Options, assertLogger, MAX_TIMER_MS } from './validation';
@@ -120,6 +121,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       live: new Set(),
       refreshes: new Set(),
       chores: new Set(),
+      misses: new MissForecast(),
       logger,
     };
     if (options.l1) {
