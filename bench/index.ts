@@ -106,7 +106,7 @@ async function dataCommands(admin: Redis): Promise<number> {
  * own INFO and CONFIG calls do not count. `stop()` ends the count and returns it.
  */
 async function countSent(admin: Redis): Promise<{ stop(): number }> {
-  const monitor = await admin.duplicate().monitor();
+  const monitor = await admin.monitor(); // a connection of its own
   let sent = 0;
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (!source.includes('lua') && !/^(info|config|flushall)$/i.test(args[0])) sent++;
