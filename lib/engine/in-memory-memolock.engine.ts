@@ -1,5 +1,6 @@
 import { MemoLockClosedError, MemoLockRenewError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { CallObserver } from './call-observer';
 import { Coalescer } from './coalescer';
 import { Flight } from './flight';
 import { failSafeCovers, refreshesEarly, servableStale } from './freshness';
@@ -70,6 +71,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
   readonly #throttles = new Map<string, number>();
   /** Flights that took no new callers once they had a fallback, and whose callers may still wait. */
   readonly #refreshing = new Set<Flight>();
+  readonly #observer = new CallObserver(this.events, { collapsedIsRemote: false });
   #closed = false;
 
   constructor(options: InMemoryMemoLockEngineOptions = {}) {
@@ -80,7 +82,8 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
   }
 
   memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T> {
-    return new MemoLockTagHandle<T>(this, resolveTagOptions(tag, options, this.#defaults));
+    this.#observer.refresh();
+    return new MemoLockTagHandle<T>(this, resolveTagOptions(tag, options, this.#defaults), this.#observer);
   }
 
   /**
@@ -118,6 +121,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
       // Forgotten before its callers hear of it, so that none of them can join it once settled.
       const start = () => {
         if (this.#fromEntry(tag, id, key, work, flight, done)) return;
+        this.#observer.missed(flight, tag.tag);
         void this.#run(tag, id, key, work, delivery?.value).then(
           ({ value, status }) => {
             done();

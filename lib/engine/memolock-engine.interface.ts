@@ -1,3 +1,4 @@
+import { MemoLockEvents } from './memolock-events';
 import type { MemoLockSerializer } from './serializer';
 
 /** What a computation resolves to: the value, and how long (ms) to keep it in the cache. */
@@ -220,6 +221,15 @@ export interface MemoLockHandle<T = unknown> {
  * module built.
  */
 export abstract class MemoLockEngine {
+  /**
+   * The engine's events: each caller's outcome, and each change of the lock's and the connections' state
+   * (see `MemoLockEvent`). Nothing is built while nobody listens.
+   *
+   * @example
+   * engine.events.on('collapsed', ({ tag, wait, remote }) => console.log(tag, wait, remote));
+   */
+  readonly events = new MemoLockEvents();
+
   /** The handle of resource tag `tag`. Validates the tag and options at once. */
   abstract memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T>;
   /** Rejects every pending call with `MemoLockClosedError` and releases what the engine opened. Idempotent. */

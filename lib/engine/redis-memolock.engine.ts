@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { CallObserver } from './call-observer';
 import { Coalescer } from './coalescer';
 import { ConnectionState } from './connection-state';
 import {
@@ -13,6 +14,7 @@ import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memo
 import { deleteTagValues } from './invalidate-all';
 import { InvalidationTracker, tagPrefixes } from './invalidation-tracker';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
+import { noRenew } from './lock-holder';
 import { L1Cache, type L1Options } from './l1-cache';
 import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
@@ -76,6 +78,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
   readonly #l1: L1Tier | undefined;
+  readonly #observer: CallObserver;
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -108,7 +111,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       ...resolveEngineDefaults(options, 'options'),
       channelPrefix: keyPrefixOf(asIoRedis(options.client)),
     };
-    const state = new ConnectionState(logger);
+    this.#observer = new CallObserver(this.events, { collapsedIsRemote: true, lockless: noRenew });
+    const state = new ConnectionState(logger, this.events);
     const redis = asIoRedis(options.client);
     this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
     this.#hub = new NotificationHub(redis, commandTimeout, state);
@@ -121,6 +125,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       refreshes: new Set(),
       chores: new Set(),
       logger,
+      observer: this.#observer,
     };
     if (options.l1) {
       const cache = new L1Cache(options.l1);
@@ -134,7 +139,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
     const resolved = resolveTagOptions(tag, options, this.#defaults);
     this.#l1?.tracker.track(tagPrefixes(resolved.tag));
-    return new MemoLockTagHandle<T>(this, resolved);
+    this.#observer.refresh();
+    return new MemoLockTagHandle<T>(this, resolved, this.#observer);
   }
 
   /**

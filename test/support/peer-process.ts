@@ -5,6 +5,7 @@
 import Redis from 'ioredis';
 import { MemoLockRemoteComputationError, RedisMemoLockEngine } from '../../lib';
 import { recordingLogger } from './logger';
+import { type OtelSdk, registerOtelSdk } from './otel-sdk';
 import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
 
 const client = new Redis(process.argv[2], { maxRetriesPerRequest: 1 });
@@ -12,6 +13,8 @@ client.on('error', () => undefined);
 // State changes (Redis killed by a fault test, say) are the test's business, not the console's.
 const engine = new RedisMemoLockEngine({ client, logger: recordingLogger() });
 const send = (message: PeerMessage) => process.send!(message);
+// Registered after the engine exists, as an app whose telemetry starts late would: it still gets figures.
+const otel: OtelSdk | undefined = process.env.MEMOLOCK_PEER_OTEL === '1' ? registerOtelSdk() : undefined;
 
 async function call(request: PeerRequest): Promise<CallResult> {
   const handle = engine.memoLock(request.tag, {
@@ -55,12 +58,21 @@ async function call(request: PeerRequest): Promise<CallResult> {
   }
 }
 
-process.on('message', (message: { reqId: number; request: PeerRequest } | 'exit') => {
+type Incoming = { reqId: number; request: PeerRequest } | { reqId: number; metrics: true } | 'exit';
+
+process.on('message', (message: Incoming) => {
   if (message === 'exit') {
     void engine
       .close()
       .then(() => client.quit())
+      .then(() => otel?.stop())
       .then(() => process.exit(0));
+    return;
+  }
+  if ('metrics' in message) {
+    void (otel?.collect() ?? Promise.resolve([])).then((points) =>
+      send({ type: 'metrics', reqId: message.reqId, points }),
+    );
     return;
   }
   const calls = Array.from({ length: message.request.callers }, () => call(message.request));
