@@ -8,6 +8,7 @@ export type {
   MemoLockCallOptions,
   MemoLockFreshnessOptions,
   MemoLockHandle,
+  MemoLockHealth,
   MemoLockLogger,
   MemoLockOptions,
   MemoLockOutcome,

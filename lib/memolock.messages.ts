@@ -80,6 +80,10 @@ export const Messages = {
   subscriberEnded: () =>
     'The subscriber connection to Redis has ended (its retryStrategy gave up). A new one is opened for the next waiter once Redis answers.',
   subscriberBack: () => 'The subscriber connection to Redis is back.',
+  subscriberDown: (status: string) =>
+    `The subscriber connection to Redis is ${status}: waiters get no notification until it is back (they still time out as usual).`,
+  startedRedis: (endpoint: string) => `MemoLock ready: Redis engine on ${endpoint}.`,
+  startedMemory: () => 'MemoLock ready: in-memory engine (this process only, no Redis).',
   listenerFailed: (type: string, reason: string) =>
     `A listener of MemoLock's "${type}" events threw (${reason.replace(/\.$/, '')}); the call it reports on is unaffected.`,
   failSafe: (tag: string, id: string, reason: string, throttle: number) =>

@@ -9,6 +9,7 @@ import {
   type MemoLockBehaviourOptions,
   MemoLockEngine,
   type MemoLockHandle,
+  type MemoLockHealth,
   type MemoLockLogger,
   type MemoLockOptions,
   type RenewLock,
@@ -152,6 +153,12 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     const keys = [...this.#entries.keys()].filter((key) => key.startsWith(prefix));
     for (const key of keys) this.#delete(key);
     return keys.length;
+  }
+
+  /** Always healthy while open: there is nothing to reach. */
+  async checkHealth(): Promise<MemoLockHealth> {
+    if (this.#closed) return { engine: 'memory', healthy: false, error: Messages.closed() };
+    return { engine: 'memory', healthy: true };
   }
 
   /** Rejects pending calls with `MemoLockClosedError` and drops every value and timer. */

@@ -215,6 +215,24 @@ export interface MemoLockHandle<T = unknown> {
   invalidateAll(): Promise<number>;
 }
 
+/** What {@link MemoLockEngine.checkHealth} found. */
+export interface MemoLockHealth {
+  /** Which engine answers: `'redis'`, or `'memory'` (always healthy). */
+  engine: 'redis' | 'memory';
+  /** Whether the engine can serve calls through its cache: Redis answered a PING, within the command timeout. */
+  healthy: boolean;
+  /** The PING's round trip (ms), when Redis answered. */
+  roundTripMs?: number;
+  /**
+   * The Pub/Sub connection that wakes waiters: `'idle'` until a waiter first needs it, `'ready'` when up,
+   * or the client's status while it reconnects (`'connecting'`, `'reconnecting'`…). Only a lost connection
+   * (one that is neither idle nor ready) makes the engine unhealthy.
+   */
+  subscriber?: string;
+  /** Why it is unhealthy. */
+  error?: string;
+}
+
 /**
  * What `RedisMemoLockEngine` and `InMemoryMemoLockEngine` have in common. A class rather than an interface so
  * that it can be a dependency-injection token: in Nest, inject `MemoLockEngine` to get whichever engine the
@@ -234,4 +252,13 @@ export abstract class MemoLockEngine {
   abstract memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T>;
   /** Rejects every pending call with `MemoLockClosedError` and releases what the engine opened. Idempotent. */
   abstract close(): Promise<void>;
+  /**
+   * Whether the engine can serve through its cache: for Redis, a PING on its connection (bounded by the
+   * command timeout) and the state of its subscriber connection. Never rejects. What the
+   * `MemoLockHealthIndicator` of `nestjs-memolock/terminus` reports.
+   *
+   * @example
+   * const { healthy, roundTripMs } = await engine.checkHealth();
+   */
+  abstract checkHealth(): Promise<MemoLockHealth>;
 }

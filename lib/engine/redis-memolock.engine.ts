@@ -8,6 +8,7 @@ import {
   type MemoLockBehaviourOptions,
   MemoLockEngine,
   type MemoLockHandle,
+  type MemoLockHealth,
   type MemoLockLogger,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
@@ -149,6 +150,24 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
    */
   get l1(): L1Tier | undefined {
     return this.#l1;
+  }
+
+  async checkHealth(): Promise<MemoLockHealth> {
+    const subscriber = this.#hub.subscriberStatus;
+    const subscriberUp = subscriber === 'ready' || subscriber === 'idle';
+    if (this.#closed) return { engine: 'redis', healthy: false, subscriber, error: Messages.closed() };
+    const started = performance.now();
+    try {
+      await this.#link.call('PING', () => this.#link.client.ping());
+    } catch (error) {
+      return { engine: 'redis', healthy: false, subscriber, error: (error as Error).message };
+    }
+    const roundTripMs = Math.round((performance.now() - started) * 1000) / 1000;
+    if (!subscriberUp) {
+      const error = Messages.subscriberDown(subscriber);
+      return { engine: 'redis', healthy: false, roundTripMs, subscriber, error };
+    }
+    return { engine: 'redis', healthy: true, roundTripMs, subscriber };
   }
 
   /** Tags this engine holds a pattern subscription for right now (for diagnostics and tests). */
