@@ -4,12 +4,7 @@
  * so that `@OnEvent('memolock.*')` handlers receive them. The package is loaded only to find its token, and
  * only when present: nothing requires it.
  */
-import {
-  Inject,
-  Injectable,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { MemoLockEngine } from './engine/memolock-engine.interface';
 import { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
@@ -50,7 +45,9 @@ export class MemoLockEventForwarder implements OnModuleInit, OnApplicationShutdo
     if (this.options.eventEmitter === false) return;
     const emitter = await findEventEmitter(this.moduleRef);
     if (!emitter) return;
-    this.#unsubscribe = this.engine.events.subscribe((event) => emitter.emit(`memolock.${event.type}`, event));
+    this.#unsubscribe = this.engine.events.subscribe((event) =>
+      emitter.emit(`memolock.${event.type}`, event),
+    );
   }
 
   onApplicationShutdown(): void {

@@ -105,7 +105,13 @@ export class CallObserver {
     if (this.events.listening) this.events.emit({ type: 'remoteFailure', tag, id, message });
   }
 
-  #wrap(tag: string, id: string, work: HandleWork, parent: Context | undefined, onRun: () => void): HandleWork {
+  #wrap(
+    tag: string,
+    id: string,
+    work: HandleWork,
+    parent: Context | undefined,
+    onRun: () => void,
+  ): HandleWork {
     if (work.kind === 'external') {
       const { start } = work;
       return {

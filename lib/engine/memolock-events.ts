@@ -120,7 +120,9 @@ export class MemoLockEvents {
         listener(event);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        process.emitWarning(Messages.listenerFailed(event.type, reason), { code: 'NESTJS_MEMOLOCK_LISTENER' });
+        process.emitWarning(Messages.listenerFailed(event.type, reason), {
+          code: 'NESTJS_MEMOLOCK_LISTENER',
+        });
       }
     }
   }

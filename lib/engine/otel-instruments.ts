@@ -58,7 +58,8 @@ function instrumentsOf(meter: OtelApi.Meter): MemoLockInstruments {
       unit: '{call}',
     }),
     waitDuration: meter.createHistogram('memolock.wait.duration', {
-      description: "How long callers waited for another caller's computation (collapsed) or until they timed out.",
+      description:
+        "How long callers waited for another caller's computation (collapsed) or until they timed out.",
       unit: 's',
       advice,
     }),
@@ -159,7 +160,11 @@ export class OtelInstruments {
     error?: unknown,
   ): void {
     // As wall-clock ms: an SDK reads a small number as an offset of its own clock's origin.
-    const span = this.tracer!.startSpan(name, { startTime: performance.timeOrigin + startTime, attributes }, parent);
+    const span = this.tracer!.startSpan(
+      name,
+      { startTime: performance.timeOrigin + startTime, attributes },
+      parent,
+    );
     if (error !== undefined) OtelInstruments.failed(span, error);
     span.end();
   }

@@ -68,16 +68,16 @@ describe('engine events', () => {
     const other = redis.engine();
     const seen = record(engine);
     const gate = makeGate();
-    const holding = other
-      .memoLock('ev', { lockTimeout: 5_000 })
-      .getResource('remote', 5_000, async () => {
-        await gate.opened;
-        return { value: 'theirs', ttl: 60_000 };
-      });
-    await until(async () => (await redis.client().exists('ev/lock:remote')) === 1, 'the lock is held');
-    const waiting = engine.memoLock('ev', { lockTimeout: 5_000 }).getResourceWithStatus('remote', 5_000, () => {
-      throw new Error('must not compute');
+    const holding = other.memoLock('ev', { lockTimeout: 5_000 }).getResource('remote', 5_000, async () => {
+      await gate.opened;
+      return { value: 'theirs', ttl: 60_000 };
     });
+    await until(async () => (await redis.client().exists('ev/lock:remote')) === 1, 'the lock is held');
+    const waiting = engine
+      .memoLock('ev', { lockTimeout: 5_000 })
+      .getResourceWithStatus('remote', 5_000, () => {
+        throw new Error('must not compute');
+      });
     await sleep(30);
     gate.open();
     await holding;
@@ -214,7 +214,11 @@ describe('state events', () => {
       for (let i = 0; i < 3; i++) await handle.getResource(`down${i}`, 2_000, () => ({ value: i, ttl: 1 }));
       expect(seen.of('redisUnavailable')).toHaveLength(1);
       expect(seen.of('redisUnavailable')[0].reason).toEqual(expect.any(String));
-      await until(() => otherSeen.of('subscriberLost').length === 1, 'the subscriber loss is reported', 10_000);
+      await until(
+        () => otherSeen.of('subscriberLost').length === 1,
+        'the subscriber loss is reported',
+        10_000,
+      );
 
       await redis.restart();
       await until(

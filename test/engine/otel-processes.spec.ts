@@ -67,9 +67,9 @@ describe('OpenTelemetry metrics across processes', () => {
 
     // Low cardinality: the tag and the outcome only, never the id.
     for (const point of all) {
-      expect(Object.keys(point.attributes).every((k) => k === 'memolock.tag' || k === 'memolock.outcome')).toBe(
-        true,
-      );
+      expect(
+        Object.keys(point.attributes).every((k) => k === 'memolock.tag' || k === 'memolock.outcome'),
+      ).toBe(true);
       expect(Object.values(point.attributes)).not.toContain('cold');
     }
   });

@@ -86,7 +86,9 @@ describe('OpenTelemetry', () => {
       ),
     );
     // Another resource's computation, started in the same turn under its own span (its read is batched).
-    const other = inRequest('other', () => handle.getResource(`o${n}`, 5_000, () => ({ value: 0, ttl: 60_000 })));
+    const other = inRequest('other', () =>
+      handle.getResource(`o${n}`, 5_000, () => ({ value: 0, ttl: 60_000 })),
+    );
     await until(async () => (await redis.client().exists(`tr/lock:${id}`)) === 1, 'the lock is held');
     // While they wait: 3 callers after the miss (the one computing among them), 1 computation.
     const during = await sdk.collect();

@@ -28,7 +28,10 @@ class HealthController {
 
 function appModule(options: MemoLockModuleOptions) {
   @Module({
-    imports: [TerminusModule.forRoot({ logger: false }), MemoLockModule.forRoot({ ...options, isGlobal: true })],
+    imports: [
+      TerminusModule.forRoot({ logger: false }),
+      MemoLockModule.forRoot({ ...options, isGlobal: true }),
+    ],
     controllers: [HealthController],
     providers: [MemoLockHealthIndicator],
   })
@@ -60,7 +63,11 @@ describe('MemoLockHealthIndicator', () => {
       await redis.kill();
       const down = await app.get('/health');
       expect(down.status).toBe(503);
-      expect(down.body.error.memolock).toMatchObject({ status: 'down', engine: 'redis', error: expect.any(String) });
+      expect(down.body.error.memolock).toMatchObject({
+        status: 'down',
+        engine: 'redis',
+        error: expect.any(String),
+      });
 
       await redis.restart();
       await until(async () => (await app.get('/health')).status === 200, 'the health is up again', 10_000);

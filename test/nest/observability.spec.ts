@@ -9,14 +9,23 @@ import { type MemoLockEvent, MemoLockModule, type MemoLockModuleOptions, MemoLoc
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { until } from '../support/until';
 
-function capturingLogger(): LoggerService & { lines: Array<{ level: string; message: string; context?: string }> } {
+function capturingLogger(): LoggerService & {
+  lines: Array<{ level: string; message: string; context?: string }>;
+} {
   const lines: Array<{ level: string; message: string; context?: string }> = [];
   // Nest passes the context last (after the stack, for errors).
   const at =
     (level: string) =>
     (message: unknown, ...params: unknown[]): void =>
       void lines.push({ level, message: String(message), context: params.at(-1) as string | undefined });
-  return { lines, log: at('log'), warn: at('warn'), error: at('error'), debug: at('debug'), verbose: at('verbose') };
+  return {
+    lines,
+    log: at('log'),
+    warn: at('warn'),
+    error: at('error'),
+    debug: at('debug'),
+    verbose: at('verbose'),
+  };
 }
 
 @Injectable()
@@ -83,10 +92,14 @@ describe('observability in Nest', () => {
       await own.kill();
       for (let i = 0; i < 5; i++) await handle.getResource(`k${i}`, 2_000, () => ({ value: i, ttl: 1 }));
       await own.restart();
-      await until(async () => {
-        await handle.getResource('up', 2_000, () => ({ value: 1, ttl: 1 }));
-        return logger.lines.some((l) => /^Redis answers again/.test(l.message));
-      }, 'Redis is back in the log', 10_000);
+      await until(
+        async () => {
+          await handle.getResource('up', 2_000, () => ({ value: 1, ttl: 1 }));
+          return logger.lines.some((l) => /^Redis answers again/.test(l.message));
+        },
+        'Redis is back in the log',
+        10_000,
+      );
       const stateLines = logger.lines.filter((l) => l.context === 'MemoLock').map((l) => l.level);
       expect(stateLines).toEqual(['log', 'error', 'log']); // ready; unavailable; back
     } finally {
