@@ -124,6 +124,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       hub: this.#hub,
       live: new Set(),
       refreshes: new Set(),
+      earlyTried: new Map(),
       chores: new Set(),
       logger,
       observer: this.#observer,
