@@ -37,20 +37,22 @@ class Listener {
   }
 }
 
-async function start(options: MemoLockModuleOptions, withEmitter: boolean) {
+/** `emitter`: the app imports EventEmitterModule, with the `@OnEvent('memolock.**')` handler or without. */
+async function start(options: MemoLockModuleOptions, emitter: false | 'handler' | 'no handler') {
   const logger = capturingLogger();
   @Module({
     imports: [
-      ...(withEmitter ? [EventEmitterModule.forRoot({ wildcard: true, delimiter: '.' })] : []),
+      ...(emitter ? [EventEmitterModule.forRoot({ wildcard: true, delimiter: '.' })] : []),
       MemoLockModule.forRoot(options),
     ],
-    providers: withEmitter ? [Listener] : [],
+    providers: emitter === 'handler' ? [Listener] : [],
   })
   class AppModule {}
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
     .setLogger(logger)
     .compile();
   const app = await moduleRef.createNestApplication({ logger }).init();
+  await new Promise((resolve) => setImmediate(resolve)); // the forwarder looks for handlers then
   return { app, logger };
 }
 
@@ -109,7 +111,7 @@ describe('observability in Nest', () => {
   });
 
   it('gives the events through MemoLockService, and to @OnEvent handlers when the app has EventEmitterModule', async () => {
-    const { app } = await start({ redis: redis.url, lockTimeout: 1_000 }, true);
+    const { app } = await start({ redis: redis.url, lockTimeout: 1_000 }, 'handler');
     try {
       const service = app.get(MemoLockService);
       const direct: MemoLockEvent[] = [];
@@ -123,12 +125,21 @@ describe('observability in Nest', () => {
     } finally {
       await app.close();
     }
-    // Without EventEmitterModule, or with `eventEmitter: false`, nothing listens: calls are not observed.
-    const plain = await start({ redis: redis.url, lockTimeout: 1_000 }, false);
-    expect(plain.app.get(MemoLockService).events.listening).toBe(false);
-    await plain.app.close();
-    const off = await start({ redis: redis.url, lockTimeout: 1_000, eventEmitter: false }, true);
-    expect(off.app.get(MemoLockService).events.listening).toBe(false);
-    await off.app.close();
+    // Forwarded only where somebody handles it (or `eventEmitter: true`): else calls are not observed.
+    const cases: Array<[MemoLockModuleOptions['eventEmitter'], false | 'handler' | 'no handler', boolean]> = [
+      [undefined, false, false],
+      [undefined, 'no handler', false],
+      [false, 'handler', false],
+      [true, 'no handler', true],
+    ];
+    for (const [eventEmitter, emitter, forwarded] of cases) {
+      const other = await start({ redis: redis.url, lockTimeout: 1_000, eventEmitter }, emitter);
+      expect([eventEmitter, emitter, other.app.get(MemoLockService).events.listening]).toEqual([
+        eventEmitter,
+        emitter,
+        forwarded,
+      ]);
+      await other.app.close();
+    }
   });
 });
