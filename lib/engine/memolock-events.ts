@@ -3,6 +3,7 @@
  * state. Nothing is built, timed or sent while nobody listens (the engine checks {@link MemoLockEvents.listening}
  * first), so subscribing is what costs, never the events themselves.
  */
+import { MemoLockArgumentError } from '../errors';
 import { Messages } from '../memolock.messages';
 
 /** What every outcome event says: the resource and how long the call took (ms, monotonic clock). */
@@ -76,6 +77,15 @@ export const MEMOLOCK_EVENT_TYPES: readonly MemoLockEventType[] = [
 
 type Listener = (event: MemoLockEvent) => void;
 
+function assertListener(listener: unknown): void {
+  if (typeof listener !== 'function') {
+    throw new MemoLockArgumentError(
+      'listener',
+      Messages.invalidArgument('listener', 'expected a function', listener),
+    );
+  }
+}
+
 /**
  * An engine's events (`engine.events`). A listener that throws is reported as a process warning and does not
  * reach the call or the engine.
@@ -92,7 +102,7 @@ export class MemoLockEvents {
 
   /** Calls `listener` with every event; returns what unsubscribes it. */
   subscribe(listener: (event: MemoLockEvent) => void): () => void {
-    if (typeof listener !== 'function') throw new TypeError('listener: expected a function');
+    assertListener(listener);
     // A new array each time: an emit under way keeps the list it started with.
     this.#listeners = [...this.#listeners, listener];
     this.listening = true;
@@ -107,7 +117,11 @@ export class MemoLockEvents {
 
   /** Calls `listener` with every event of type `type`; returns what unsubscribes it. */
   on<K extends MemoLockEventType>(type: K, listener: (event: MemoLockEventOf<K>) => void): () => void {
-    if (typeof listener !== 'function') throw new TypeError('listener: expected a function');
+    if (!MEMOLOCK_EVENT_TYPES.includes(type)) {
+      const expected = `one of ${MEMOLOCK_EVENT_TYPES.join(', ')}`;
+      throw new MemoLockArgumentError('type', Messages.invalidArgument('type', expected, type));
+    }
+    assertListener(listener);
     return this.subscribe((event) => {
       if (event.type === type) listener(event as MemoLockEventOf<K>);
     });

@@ -159,6 +159,16 @@ describe('engine events', () => {
     }
   });
 
+  it('rejects a listener that is not a function, or an event type that does not exist, naming the argument', () => {
+    expect(() => engine.events.subscribe(42 as never)).toThrow(
+      expect.objectContaining({ code: 'E_MEMOLOCK_INVALID_ARGUMENT', argument: 'listener' }),
+    );
+    expect(() => engine.events.on('hits' as never, () => undefined)).toThrow(
+      /Invalid argument "type": one of hit, /,
+    );
+    expect(engine.events.listening).toBe(false);
+  });
+
   it('works the same on the in-memory engine (collapsed is never remote there)', async () => {
     const memory = new InMemoryMemoLockEngine();
     const seen = record(memory);
