@@ -100,7 +100,10 @@ let noopTracerProvider: OtelApi.TracerProvider | undefined;
 export class OtelInstruments {
   metrics: MemoLockInstruments | undefined;
   tracer: OtelApi.Tracer | undefined;
-  /** Either of the two is on. */
+  /**
+   * Either of the two is on; or the API is still loading (the first milliseconds of the first engine): calls
+   * that start then are followed too, and counted when they end if an SDK turned out to be there.
+   */
   active = false;
   #meterProvider: OtelApi.MeterProvider | undefined;
   #tracerProvider: OtelApi.TracerProvider | undefined;
@@ -108,10 +111,14 @@ export class OtelInstruments {
   /** Resolves the providers again (and loads the API first, when that has not started). */
   refresh(): void {
     if (api === undefined) {
+      this.active = true;
       void loadOtelApi().then(() => this.refresh());
       return;
     }
-    if (api === null) return;
+    if (api === null) {
+      this.active = false;
+      return;
+    }
     noopMeterClass ??= api.createNoopMeter().constructor;
     noopTracerProvider ??= new api.ProxyTracerProvider().getDelegate();
     const meterProvider = api.metrics.getMeterProvider();

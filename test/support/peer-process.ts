@@ -4,6 +4,7 @@
  */
 import Redis from 'ioredis';
 import { MemoLockRemoteComputationError, RedisMemoLockEngine } from '../../lib';
+import { loadOtelApi } from '../../lib/engine/otel-instruments';
 import { recordingLogger } from './logger';
 import { type OtelSdk, registerOtelSdk } from './otel-sdk';
 import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
@@ -79,4 +80,9 @@ process.on('message', (message: Incoming) => {
   void Promise.all(calls).then((results) => send({ type: 'results', reqId: message.reqId, results }));
 });
 
-client.once('ready', () => send({ type: 'ready' }));
+// With the SDK, ready once the engine has loaded the OpenTelemetry API too (a dynamic import, which may take
+// longer than the connection on a busy machine): what the test counts then starts at its first call.
+const apiLoaded = otel
+  ? loadOtelApi().then(() => new Promise((resolve) => setImmediate(resolve)))
+  : undefined;
+client.once('ready', () => void Promise.resolve(apiLoaded).then(() => send({ type: 'ready' })));
