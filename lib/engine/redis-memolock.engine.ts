@@ -1,18 +1,21 @@
 import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { CallObserver } from './call-observer';
 import { Coalescer } from './coalescer';
 import { ConnectionState } from './connection-state';
 import {
   type MemoLockBehaviourOptions,
   MemoLockEngine,
   type MemoLockHandle,
+  type MemoLockHealth,
   type MemoLockLogger,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
 import { deleteTagValues } from './invalidate-all';
 import { InvalidationTracker, tagPrefixes } from './invalidation-tracker';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
+import { noRenew } from './lock-holder';
 import { L1Cache, type L1Options } from './l1-cache';
 import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
@@ -76,6 +79,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
   readonly #l1: L1Tier | undefined;
+  readonly #observer: CallObserver;
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -108,7 +112,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       ...resolveEngineDefaults(options, 'options'),
       channelPrefix: keyPrefixOf(asIoRedis(options.client)),
     };
-    const state = new ConnectionState(logger);
+    this.#observer = new CallObserver(this.events, { collapsedIsRemote: true, lockless: noRenew });
+    const state = new ConnectionState(logger, this.events);
     const redis = asIoRedis(options.client);
     this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
     this.#hub = new NotificationHub(redis, commandTimeout, state);
@@ -122,6 +127,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       earlyTried: new Map(),
       chores: new Set(),
       logger,
+      observer: this.#observer,
     };
     if (options.l1) {
       const cache = new L1Cache(options.l1);
@@ -135,7 +141,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
     const resolved = resolveTagOptions(tag, options, this.#defaults);
     this.#l1?.tracker.track(tagPrefixes(resolved.tag));
-    return new MemoLockTagHandle<T>(this, resolved);
+    this.#observer.refresh();
+    return new MemoLockTagHandle<T>(this, resolved, this.#observer);
   }
 
   /**
@@ -144,6 +151,24 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
    */
   get l1(): L1Tier | undefined {
     return this.#l1;
+  }
+
+  async checkHealth(): Promise<MemoLockHealth> {
+    const subscriber = this.#hub.subscriberStatus;
+    const subscriberUp = subscriber === 'ready' || subscriber === 'idle';
+    if (this.#closed) return { engine: 'redis', healthy: false, subscriber, error: Messages.closed() };
+    const started = performance.now();
+    try {
+      await this.#link.call('PING', () => this.#link.client.ping());
+    } catch (error) {
+      return { engine: 'redis', healthy: false, subscriber, error: (error as Error).message };
+    }
+    const roundTripMs = Math.round((performance.now() - started) * 1000) / 1000;
+    if (!subscriberUp) {
+      const error = Messages.subscriberDown(subscriber);
+      return { engine: 'redis', healthy: false, roundTripMs, subscriber, error };
+    }
+    return { engine: 'redis', healthy: true, roundTripMs, subscriber };
   }
 
   /** Tags this engine holds a pattern subscription for right now (for diagnostics and tests). */
