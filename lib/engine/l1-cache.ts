@@ -70,6 +70,11 @@ export interface L1Entry {
   readonly bytes: number;
   /** Deadline on the monotonic clock (`performance.now()`); `Infinity` for a key without a TTL. */
   readonly expiresAt: number;
+  /**
+   * What decoded the value (the engine passes the tag's serializer): a handle decoding the same key
+   * another way does not take it.
+   */
+  readonly scope: unknown;
 }
 
 class Node implements L1Entry {
@@ -80,6 +85,7 @@ class Node implements L1Entry {
     public value: unknown,
     public bytes: number,
     public expiresAt: number,
+    public scope: unknown,
   ) {}
 }
 
@@ -173,8 +179,9 @@ export class L1Cache implements InvalidationListener {
    * @param bytes its encoded size, counted against `maxBytes`.
    * @param ttl what Redis said was left of the key's time to live when the read ran (ms; `Infinity` for
    * a key without one).
+   * @param scope what decoded `value`, kept with it (see {@link L1Entry.scope}).
    */
-  fill(key: string, ticket: L1Ticket, value: unknown, bytes: number, ttl: number): boolean {
+  fill(key: string, ticket: L1Ticket, value: unknown, bytes: number, ttl: number, scope?: unknown): boolean {
     if (!(ttl > 0) || !(bytes >= 0) || bytes > this.#maxBytes) return false;
     if (this.invalidatedSince(key, ticket)) return false;
     const expiresAt = ticket.at + ttl;
@@ -185,12 +192,13 @@ export class L1Cache implements InvalidationListener {
       node.value = value;
       node.bytes = bytes;
       node.expiresAt = expiresAt;
+      node.scope = scope;
       if (node !== this.#head) {
         this.#unlink(node);
         this.#pushFront(node);
       }
     } else {
-      node = new Node(key, value, bytes, expiresAt);
+      node = new Node(key, value, bytes, expiresAt, scope);
       this.#entries.set(key, node);
       this.#pushFront(node);
     }

@@ -9,11 +9,11 @@ import {
   type MemoLockHandle,
   type MemoLockLogger,
 } from './memolock-engine.interface';
-import { type HandleWork, type MemoLockBackend, MemoLockTagHandle } from './memolock-handle';
+import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
 import { deleteTagValues } from './invalidate-all';
-import { InvalidationTracker, tagPrefixes } from './invalidation-tracker';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
-import { L1Cache, type L1Options } from './l1-cache';
+import type { L1Options } from './l1-cache';
+import { L1Reads } from './l1-reads';
 import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
 import { keyPrefixOf } from './protocol';
@@ -51,12 +51,6 @@ export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
   l1?: L1Options;
 }
 
-/** The L1 and what keeps it coherent. */
-export interface L1Tier {
-  readonly cache: L1Cache;
-  readonly tracker: InvalidationTracker;
-}
-
 const DEFAULT_COMMAND_TIMEOUT = 1_000;
 
 /**
@@ -75,7 +69,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   readonly #defaults: ReturnType<typeof resolveEngineDefaults> & { channelPrefix: string };
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
-  readonly #l1: L1Tier | undefined;
+  readonly #l1: L1Reads | undefined;
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -122,18 +116,12 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       chores: new Set(),
       logger,
     };
-    if (options.l1) {
-      const cache = new L1Cache(options.l1);
-      this.#l1 = {
-        cache,
-        tracker: new InvalidationTracker(redis, cache, { commandTimeout, logger }),
-      };
-    }
+    if (options.l1) this.#l1 = new L1Reads(redis, this.#link, options.l1, { commandTimeout, logger });
   }
 
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
     const resolved = resolveTagOptions(tag, options, this.#defaults);
-    this.#l1?.tracker.track(tagPrefixes(resolved.tag));
+    this.#l1?.track(resolved.tag);
     return new MemoLockTagHandle<T>(this, resolved);
   }
 
@@ -141,7 +129,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
    * The L1 and its tracker, with the `l1` option (every tag of a handle is tracked from its creation).
    * @internal
    */
-  get l1(): L1Tier | undefined {
+  get l1(): L1Reads | undefined {
     return this.#l1;
   }
 
@@ -170,23 +158,43 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MemoLockClosedError(Messages.closed()));
-    // (An inline arrow: one assigned to a name gets a name set on it per call by some transpilers.)
-    return this.#flights.join(
-      tag,
-      id,
-      timeout,
-      withStatus,
-      () => new RedisFlight(this.#ctx, tag, id, work),
-      signal,
-    );
+    const l1 = this.#l1;
+    if (l1 === undefined) {
+      // (An inline arrow: one assigned to a name gets a name set on it per call by some transpilers.)
+      return this.#flights.join(
+        tag,
+        id,
+        timeout,
+        withStatus,
+        () => new RedisFlight(this.#ctx, tag, id, work),
+        signal,
+      );
+    }
+    const key = `${tag.tag}:${id}`;
+    const entry = l1.serves(tag) ? l1.lookup(tag, key) : undefined;
+    if (entry !== undefined) {
+      return Promise.resolve(withStatus ? { value: entry.value, status: 'hit' } : entry.value);
+    }
+    const ticket = l1.begin();
+    return this.#flights
+      .join(tag, id, timeout, true, () => new RedisFlight(this.#ctx, tag, id, work), signal)
+      .then((result) => {
+        const outcome = result as Obtained;
+        l1.settled(tag, id, key, ticket, outcome);
+        return withStatus ? outcome : outcome.value;
+      });
   }
 
   /** @internal */
   async invalidate(tag: ResolvedTagOptions, id: string): Promise<void> {
     if (this.#closed) throw new MemoLockClosedError(Messages.closed());
+    const key = `${tag.tag}:${id}`;
+    this.#l1?.invalidate(key);
     try {
       // The stale copy and record too, whatever options stored them: nothing stale is served after this.
       await deleteResource(this.#link, tag.names(id));
+      // Again once deleted: a read begun meanwhile must not fill what Redis reports a moment later.
+      this.#l1?.invalidate(key);
     } catch (error) {
       // Always an error: a silently failed invalidation would serve a stale value once Redis is back.
       throw new MemoLockRedisError(Messages.redisFailed(tag.tag, id, (error as Error).message), {
@@ -200,8 +208,11 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   /** @internal */
   async invalidateAll(tag: ResolvedTagOptions): Promise<number> {
     if (this.#closed) throw new MemoLockClosedError(Messages.closed());
+    this.#l1?.flush();
     try {
-      return await deleteTagValues(this.#link, tag.tag);
+      const deleted = await deleteTagValues(this.#link, tag.tag);
+      this.#l1?.flush();
+      return deleted;
     } catch (error) {
       // Always an error, as for invalidate(): a partly done invalidation must not pass for a done one.
       throw new MemoLockRedisError(Messages.redisFailedForTag(tag.tag, (error as Error).message), {
@@ -227,7 +238,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       flight.close(new MemoLockClosedError(Messages.closedWhileWaiting(tag, id), { tag, id }));
       if (!flight.computing) stopping.push(flight.stopped);
     }
-    await Promise.all([this.#hub.close(), this.#ctx.reader.close(), this.#l1?.tracker.close()]);
+    await Promise.all([this.#hub.close(), this.#ctx.reader.close(), this.#l1?.close()]);
     await Promise.all(stopping);
   }
 }
