@@ -40,6 +40,32 @@ interface ReadContext {
   id: string;
 }
 
+type ReadResult = Awaited<ReturnType<L1Read>>;
+
+interface PendingRead {
+  key: string;
+  context: ReadContext;
+  resolve(result: ReadResult): void;
+  reject(error: unknown): void;
+}
+
+type PipelineReply = [error: Error | null, result: unknown] | undefined;
+
+/** What a key's GET and PTTL replies give the L1: its decoded value, or nothing to keep. */
+function decoded({ context: { tag, id } }: PendingRead, get: PipelineReply, pttl: PipelineReply): ReadResult {
+  const raw = get?.[1];
+  const ms = pttl?.[1];
+  if (get?.[0] || pttl?.[0] || typeof raw !== 'string' || typeof ms !== 'number') return undefined;
+  if (!(ms > 0 || ms === -1)) return undefined; // gone, or about to be
+  let value: unknown;
+  try {
+    value = decodeValue(tag, id, raw);
+  } catch {
+    return undefined; // the caller that read it got the error; nothing to keep
+  }
+  return { value, bytes: Buffer.byteLength(raw), ttl: ms === -1 ? Infinity : ms, scope: tag.serializer };
+}
+
 export class L1Reads {
   readonly cache: L1Cache;
   readonly refill: L1Refill;
@@ -47,6 +73,11 @@ export class L1Reads {
   readonly #link: RedisLink;
   /** Background reads under way, which {@link close} waits for. */
   readonly #reads = new Set<Promise<unknown>>();
+  /** Keys Redis answered once lately (see {@link admits}), oldest first. */
+  readonly #seen = new Map<string, true>();
+  readonly #maxSeen: number;
+  /** Background reads asked for in this turn. */
+  #batch: PendingRead[] = [];
 
   constructor(
     owner: Redis | Cluster,
@@ -55,6 +86,7 @@ export class L1Reads {
     settings: { commandTimeout: number; logger: MemoLockLogger },
   ) {
     this.#link = link;
+    this.#maxSeen = options.maxEntries;
     this.cache = new L1Cache(options);
     this.refill = new L1Refill(this.cache, (key, context) => this.#read(key, context as ReadContext));
     this.tracker = new InvalidationTracker(owner, this.refill, settings);
@@ -90,7 +122,7 @@ export class L1Reads {
     if (!this.serves(tag)) return;
     switch (outcome.status) {
       case 'hit':
-        this.refill.readOnce(key, { tag, id });
+        if (this.#admits(key)) this.refill.readOnce(key, { tag, id });
         break;
       case 'stored':
       case 'collapsed':
@@ -98,6 +130,18 @@ export class L1Reads {
         break;
       // 'stale' (a copy past its ttl) and 'uncached' (Redis failed) are not what `T:I` holds.
     }
+  }
+
+  /**
+   * Whether a key that Redis answered is worth a background read: from the second time on among the last
+   * `maxEntries` keys Redis answered, not the first. A key read once (a sweep, a crawler) costs the L1 no read, no
+   * entry, and no other key's eviction.
+   */
+  #admits(key: string): boolean {
+    const seen = this.#seen.delete(key);
+    this.#seen.set(key, true);
+    if (this.#seen.size > this.#maxSeen) this.#seen.delete(this.#seen.keys().next().value!);
+    return seen;
   }
 
   /**
@@ -121,35 +165,42 @@ export class L1Reads {
   }
 
   /**
-   * The value of `key` and its PTTL, sent together (one round trip; a write between the two is reported
-   * after the ticket, and its invalidation refuses or drops the fill).
+   * The value of `key` and its PTTL, with the other background reads of this turn: one pipeline and one
+   * socket write for them all on standalone Redis (a read per command would cost the process more than the
+   * calls it warms the L1 for), one per key on a cluster, where a pipeline's keys must share a slot. A
+   * write between a key's GET and PTTL is reported after the ticket: its invalidation refuses or drops the
+   * fill.
    */
-  #read(key: string, { tag, id }: ReadContext): ReturnType<L1Read> {
-    const link = this.#link;
-    const { client } = link;
-    const reading = Promise.all([
-      link.call('GET', () => client.get(key)),
-      link.call('PTTL', () => client.pttl(key)),
-    ]).then(([raw, pttl]) => {
-      if (raw === null || !(pttl > 0 || pttl === -1)) return undefined;
-      let value: unknown;
-      try {
-        value = decodeValue(tag, id, raw);
-      } catch {
-        return undefined; // the caller that read it got the error; nothing to keep
-      }
-      return {
-        value,
-        bytes: Buffer.byteLength(raw),
-        ttl: pttl === -1 ? Infinity : pttl,
-        scope: tag.serializer,
-      };
-    });
-    const tracked: Promise<unknown> = reading.then(
-      () => this.#reads.delete(tracked),
-      () => this.#reads.delete(tracked),
-    );
+  #read(key: string, context: ReadContext): ReturnType<L1Read> {
+    if (this.#batch.length === 0) process.nextTick(() => this.#flush());
+    return new Promise((resolve, reject) => this.#batch.push({ key, context, resolve, reject }));
+  }
+
+  #flush(): void {
+    const batch = this.#batch;
+    this.#batch = [];
+    const { client } = this.#link;
+    if (!client.isCluster) return this.#send(batch);
+    for (const read of batch) this.#send([read]);
+  }
+
+  #send(batch: PendingRead[]): void {
+    const { client } = this.#link;
+    const sent = this.#link
+      .call('PIPELINE', () => {
+        const pipeline = client.pipeline();
+        for (const { key } of batch) pipeline.get(key).pttl(key);
+        return pipeline.exec();
+      })
+      .then(
+        (replies) => {
+          batch.forEach((read, i) => read.resolve(decoded(read, replies?.[2 * i], replies?.[2 * i + 1])));
+        },
+        (error: unknown) => {
+          for (const read of batch) read.reject(error);
+        },
+      );
+    const tracked: Promise<unknown> = sent.then(() => this.#reads.delete(tracked));
     this.#reads.add(tracked);
-    return reading;
   }
 }

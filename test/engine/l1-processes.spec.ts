@@ -43,8 +43,10 @@ describe('the L1 across processes', () => {
     await admin.set('pcli:a', '"v1"', 'PX', 60_000);
     const held = () =>
       Promise.all(processes.map((p) => p.ask<unknown>({ op: 'held', tag: 'pcli', id: 'a' })));
-    for (const p of processes) await p.ask({ op: 'get', tag: 'pcli', id: 'a' });
-    await until(async () => (await held()).every((v) => v === 'v1'), 'every L1 holds v1');
+    await until(async () => {
+      for (const p of processes) await p.ask({ op: 'get', tag: 'pcli', id: 'a' });
+      return (await held()).every((v) => v === 'v1');
+    }, 'every L1 holds v1');
     const local = await Promise.all(
       processes.map((p) => p.ask<{ value: unknown; local: boolean }>({ op: 'get', tag: 'pcli', id: 'a' })),
     );
@@ -55,7 +57,10 @@ describe('the L1 across processes', () => {
     for (const p of processes) {
       expect(await p.ask({ op: 'get', tag: 'pcli', id: 'a' })).toMatchObject({ value: 'v2' });
     }
-    await until(async () => (await held()).every((v) => v === 'v2'), 'every L1 holds v2');
+    await until(async () => {
+      for (const p of processes) await p.ask({ op: 'get', tag: 'pcli', id: 'a' });
+      return (await held()).every((v) => v === 'v2');
+    }, 'every L1 holds v2');
 
     await run('redis-cli', ['-p', String(redis.port), 'DEL', 'pcli:a']);
     await until(async () => (await held()).every((v) => v === null), 'every L1 dropped v2');
