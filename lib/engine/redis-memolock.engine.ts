@@ -42,11 +42,23 @@ export interface RedisMemoLockEngineOptions extends MemoLockBehaviourOptions {
    */
   logger?: MemoLockLogger;
   /**
-   * An in-process tier kept coherent by Redis client tracking, at most `maxEntries` values (and `maxBytes`
-   * of their encoded sizes). Off when absent.
+   * An in-process tier in front of Redis, kept coherent by Redis itself (client tracking in broadcast mode,
+   * on every master): a call whose value it holds answers without any Redis command. Any change of a
+   * tag's key, whoever makes it (this engine, a Go/C# peer, `redis-cli`, an expiry), removes it from every
+   * process's L1 within milliseconds; an entry never outlives its key's TTL, and a lost tracking connection
+   * empties the L1 until tracking is back. Off when absent.
    *
-   * @internal Only the tracking runs so far (two connections per master, opened with the first tag): reads
-   * do not use the L1 yet.
+   * At most `maxEntries` values (and `maxBytes` of their encoded sizes), least recently used out first. A
+   * key is kept from its second read in Redis on (among the last `maxEntries` read), and at once after
+   * this process stored it or was woken with it. Tags with `earlyRefresh` are not served from it.
+   *
+   * **Values of an engine with `l1` are read-only**: deep-frozen and shared by every caller of the
+   * process (a value that cannot be frozen, such as a class instance from a custom serializer, is returned
+   * as decoded and not kept). It costs two more connections per master (opened with the first tag), and
+   * needs Redis 6+ and, with ACLs, the `CLIENT` command. See the README's "L1" section.
+   *
+   * @example
+   * const engine = new RedisMemoLockEngine({ client, l1: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 } });
    */
   l1?: L1Options;
 }
@@ -126,7 +138,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   }
 
   /**
-   * The L1 and its tracker, with the `l1` option (every tag of a handle is tracked from its creation).
+   * The L1 (its cache, tracker and background reads), with the `l1` option (every tag of a handle is
+   * tracked from its creation). For diagnostics and tests.
    * @internal
    */
   get l1(): L1Reads | undefined {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import type Redis from 'ioredis';
 import type { RedisMemoLockEngine } from '../../lib';
 import { withFaults, type FaultyClient } from '../support/faulty-client';
+import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 import { until } from '../support/until';
@@ -285,6 +286,52 @@ describe('the L1 in the read path', () => {
     await sleep(50);
     expect(held(engine, 'big')).toBeUndefined(); // larger than maxBytes on its own
     expect(engine.l1!.cache.bytes).toBeLessThanOrEqual(60);
+  });
+
+  it('works for an ACL user allowed only CLIENT ID, TRACKING and SETNAME of CLIENT', async () => {
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      'l1user',
+      'on',
+      '>secret',
+      '~*',
+      '&*',
+      '+@all',
+      '-client',
+      '+client|id',
+      '+client|tracking',
+      '+client|setname',
+    );
+    const engine = redis.engine({
+      client: redis.client({ username: 'l1user', password: 'secret' }),
+      l1: { maxEntries: 100 },
+    });
+    const handle = engine.memoLock<string>(tag, { lockTimeout: 1_000 });
+    await active(engine);
+    await handle.getResource('a', 1_000, async () => ({ value: 'v', ttl: 60_000 }));
+    await until(() => held(engine, 'a') === 'v', 'the L1 is warm');
+    await admin.set(`${tag}:a`, '"changed"', 'PX', 60_000);
+    await until(() => held(engine, 'a') === undefined, 'the write is reported');
+  });
+
+  it('serves every call from Redis, and says so once, when an ACL refuses tracking', async () => {
+    await admin.call('ACL', 'SETUSER', 'nol1', 'on', '>secret', '~*', '&*', '+@all', '-client');
+    const logger = recordingLogger();
+    const engine = redis.engine({
+      client: redis.client({ username: 'nol1', password: 'secret' }),
+      l1: { maxEntries: 100 },
+      logger,
+    });
+    const handle = engine.memoLock<string>(tag, { lockTimeout: 1_000 });
+    await until(() => logger.matching(/refused client tracking/).length > 0, 'the refusal is logged');
+    let version = 0;
+    const compute = async () => ({ value: `v${++version}`, ttl: 60_000 });
+    for (let i = 0; i < 3; i++) expect(await handle.getResource('a', 1_000, compute)).toBe('v1');
+    expect(engine.l1!.cache.size).toBe(0);
+    await admin.set(`${tag}:a`, '"changed"', 'PX', 60_000);
+    expect(await handle.getResource('a', 1_000, compute)).toBe('changed');
+    expect(logger.matching(/refused client tracking/)).toHaveLength(1);
   });
 
   describe('with freshness options', () => {
