@@ -203,7 +203,8 @@ export class Flight {
 
   /**
    * @internal The timer's work: callers whose soft deadline passed take the fallback, those whose deadline
-   * passed reject with `MemoLockTimeoutError`; the timer is re-armed for the next one.
+   * passed take it too when there is one (the owner of bound work included) and else reject with
+   * `MemoLockTimeoutError`; the timer is re-armed for the next one.
    */
   expire(): void {
     this.#timer = undefined;
@@ -213,8 +214,10 @@ export class Flight {
     const waiting: Caller[] = [];
     const served: Caller[] = [];
     const expired: Caller[] = [];
+    const fallback = this.#fallback;
     for (const caller of this.#callers) {
-      if (caller.soft <= now) served.push(caller);
+      // A value at hand beats a timeout: a caller whose deadline comes first takes it then.
+      if (caller.soft <= now || (fallback !== undefined && caller.deadline <= now)) served.push(caller);
       else if (caller.deadline <= now) expired.push(caller);
       else {
         waiting.push(caller);
@@ -228,7 +231,6 @@ export class Flight {
     }
     this.#callers = waiting;
     if (this.#owner && !waiting.includes(this.#owner)) this.#owner = null;
-    const fallback = this.#fallback;
     for (const caller of served) {
       if (caller.signal) detach(caller);
       caller.resolve(

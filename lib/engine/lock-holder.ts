@@ -66,6 +66,7 @@ export function extrasOf(freshness: Freshness, encoded: string, ttl: number, del
     record: describeValue(encoded, ttl, delta),
     ttl: Math.min(ttl + freshness.grace, Number.MAX_SAFE_INTEGER),
     stale: freshness.grace > 0,
+    grace: freshness.grace,
   };
 }
 

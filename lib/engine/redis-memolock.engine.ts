@@ -125,6 +125,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       hub: this.#hub,
       live: new Set(),
       refreshes: new Set(),
+      earlyTried: new Map(),
       chores: new Set(),
       logger,
     };
