@@ -160,6 +160,7 @@ export class L1Reads {
   /** Starts no more reads, waits for those under way, and closes the tracking connections. */
   async close(): Promise<void> {
     this.refill.close();
+    this.#flush(); // what this turn asked for goes out now, and is waited for below
     await this.tracker.close();
     while (this.#reads.size > 0) await Promise.all(this.#reads);
   }
@@ -178,6 +179,7 @@ export class L1Reads {
 
   #flush(): void {
     const batch = this.#batch;
+    if (batch.length === 0) return;
     this.#batch = [];
     const { client } = this.#link;
     if (!client.isCluster) return this.#send(batch);
