@@ -9,12 +9,13 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type Redis from 'ioredis';
+import Redis from 'ioredis';
 import type { RedisMemoLockEngine } from '../../lib';
 import { withFaults, type FaultyClient } from '../support/faulty-client';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
+import { startTcpProxy } from '../support/tcp-proxy';
 import { until } from '../support/until';
 
 const run = promisify(execFile);
@@ -259,6 +260,30 @@ describe('the L1 in the read path', () => {
     }, 'the L1 fills again');
     await admin.set(`${tag}:a`, '"after"', 'PX', 60_000);
     await until(() => held(engine, 'a') !== 'written-meanwhile', 'writes are reported again');
+  });
+
+  it('empties when the tracking connections stop answering without closing (a silent network cut)', async () => {
+    const proxy = await startTcpProxy(redis.port);
+    try {
+      const client = redis.adopt(new Redis(proxy.port, '127.0.0.1', { maxRetriesPerRequest: 1 }));
+      client.on('error', () => undefined);
+      const engine = redis.engine({ client, l1: { maxEntries: 100 }, logger: recordingLogger() });
+      const handle = engine.memoLock<string>(tag, { lockTimeout: 1_000 });
+      await active(engine);
+      await handle.getResource('a', 1_000, async () => ({ value: 'v', ttl: 60_000 }));
+      await until(() => held(engine, 'a') === 'v', 'the L1 is warm');
+
+      proxy.stall();
+      await admin.set(`${tag}:a`, '"written-during-the-cut"', 'PX', 60_000); // reported to nobody
+      await until(() => engine.l1!.cache.size === 0, 'the L1 is emptied', 5_000);
+      expect(engine.l1!.tracker.active).toBe(false);
+
+      proxy.resume();
+      await active(engine);
+      expect(await handle.getResource('a', 2_000, never)).toBe('written-during-the-cut');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('keeps each serializer’s decoding apart', async () => {
