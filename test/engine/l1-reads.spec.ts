@@ -286,6 +286,22 @@ describe('the L1 in the read path', () => {
     }
   });
 
+  it("works under the client's keyPrefix: keys read and reported as the client names them", async () => {
+    const engine = redis.engine({ client: redis.client({ keyPrefix: 'app:' }), l1: { maxEntries: 100 } });
+    const handle = engine.memoLock<string>(tag, { lockTimeout: 1_000 });
+    await active(engine);
+    await admin.set(`app:${tag}:a`, '"prefixed"', 'PX', 60_000);
+    await admin.set(`${tag}:a`, '"unprefixed"', 'PX', 60_000);
+    await warm(engine, handle, 'a');
+    expect(held(engine, 'a')).toBe('prefixed');
+    await admin.set(`${tag}:a`, '"other"', 'PX', 60_000); // another namespace's key: not ours
+    await sleep(50);
+    expect(held(engine, 'a')).toBe('prefixed');
+    await admin.set(`app:${tag}:a`, '"changed"', 'PX', 60_000);
+    await until(() => held(engine, 'a') === undefined, 'the write is reported');
+    expect(await handle.getResource('a', 1_000, never)).toBe('changed');
+  });
+
   it('keeps each serializer’s decoding apart', async () => {
     const { engine } = l1Engine();
     const json = engine.memoLock(tag, { lockTimeout: 1_000 });
