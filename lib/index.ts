@@ -8,6 +8,7 @@ export type {
   MemoLockCallOptions,
   MemoLockFreshnessOptions,
   MemoLockHandle,
+  MemoLockHealth,
   MemoLockLogger,
   MemoLockOptions,
   MemoLockOutcome,
@@ -19,6 +20,13 @@ export type {
   SerializerOption,
 } from './engine/memolock-engine.interface';
 export { MemoLockEngine } from './engine/memolock-engine.interface';
+export {
+  MEMOLOCK_EVENT_TYPES,
+  type MemoLockEvent,
+  type MemoLockEventOf,
+  MemoLockEvents,
+  type MemoLockEventType,
+} from './engine/memolock-events';
 export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine/serializer';
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';

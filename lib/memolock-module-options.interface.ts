@@ -26,6 +26,13 @@ export interface MemoLockModuleOptions extends MemoLockBehaviourOptions, MemoLoc
   closeClient?: boolean;
   /** Default lock lease (ms) for every tag; a decorator or `memoLock()` call may override it. */
   lockTimeout?: number;
+  /**
+   * Forwarding of the engine's events to `@nestjs/event-emitter` (as `memolock.<type>`), when the
+   * application imports its `EventEmitterModule`. Default: when it has an `@OnEvent` handler for some
+   * `memolock.` event at startup (forwarding has every call report its outcome, a cost on the hit path: see
+   * the README). `true`: always (for listeners added later); `false`: never.
+   */
+  eventEmitter?: boolean;
   /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */
   commandTimeout?: number;
   /**

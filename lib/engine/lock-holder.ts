@@ -22,7 +22,8 @@ export interface Resource {
 
 export type ComputeWork = Exclude<HandleWork, { kind: 'external' }>;
 
-const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
+/** The `renew` of a computation without the lock (Redis unavailable): nothing to renew. */
+export const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
 
 /**
  * Computes with the lock held, then stores, publishes and releases. A failed computation releases the lock

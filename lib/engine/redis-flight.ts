@@ -16,6 +16,7 @@
  */
 import { MemoLockRemoteComputationError } from '../errors';
 import { Messages } from '../memolock.messages';
+import type { CallObserver } from './call-observer';
 import type { Coalescer, Flown } from './coalescer';
 import { Flight } from './flight';
 import { failSafeCovers, refreshesEarly } from './freshness';
@@ -58,6 +59,8 @@ export interface FlightContext {
   /** Cleanups under way in the background, which close() waits for. */
   chores: Set<Promise<void>>;
   logger: MemoLockLogger;
+  /** Told of what only a flight knows: a miss, a takeover, a remote failure. */
+  observer: CallObserver;
 }
 
 /**
@@ -230,6 +233,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     this.#names = this.#tag.names(this.#id);
     this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
     this.#ctx.live.add(this);
+    this.#ctx.observer.missed(this.flight, this.#tag.tag);
     const run = firstReadError === undefined ? this.#run(record) : this.#redisFailed(firstReadError);
     const resource = this.#names.valueKey;
     this.#stopped = run
@@ -387,11 +391,13 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         return this.#redisFailed(error);
       }
       if (event === 'takeover') {
+        this.#ctx.observer.takeover(this.#tag.tag, this.#id);
         lock.forget(); // the lease ran out (ours too, for external work): take the lock, start the work again
         this.#awaitsDelivery = false;
       } else if (event.type === 'value') {
         return this.#value(event.raw, 'collapsed');
       } else if (event.type === 'failure') {
+        this.#ctx.observer.remoteFailure(this.#tag.tag, this.#id, event.failure.message);
         if (this.flight.hasFallback && event.failure.failSafe !== false) return FALLBACK;
         if (this.#tag.onComputeError !== 'retry') {
           throw new MemoLockRemoteComputationError(

@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import { MemoLockArgumentError, MemoLockClosedError, MemoLockRedisError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { CallObserver } from './call-observer';
 import { Coalescer } from './coalescer';
 import { ConnectionState } from './connection-state';
 import {
   type MemoLockBehaviourOptions,
   MemoLockEngine,
   type MemoLockHandle,
+  type MemoLockHealth,
   type MemoLockLogger,
 } from './memolock-engine.interface';
 import { type HandleWork, type MemoLockBackend, MemoLockTagHandle, type Obtained } from './memolock-handle';
@@ -14,6 +16,7 @@ import { deleteTagValues } from './invalidate-all';
 import { asIoRedis, type IoRedisClient } from './ioredis-client';
 import type { L1Options } from './l1-cache';
 import { L1Reads } from './l1-reads';
+import { noRenew } from './lock-holder';
 import { deleteResource } from './redis-extras';
 import { NotificationHub } from './notification-hub';
 import { keyPrefixOf } from './protocol';
@@ -82,6 +85,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   readonly #flights = new Coalescer<RedisFlight>();
   readonly #ctx: FlightContext;
   readonly #l1: L1Reads | undefined;
+  readonly #observer: CallObserver;
   #closed = false;
 
   constructor(options: RedisMemoLockEngineOptions) {
@@ -114,7 +118,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       ...resolveEngineDefaults(options, 'options'),
       channelPrefix: keyPrefixOf(asIoRedis(options.client)),
     };
-    const state = new ConnectionState(logger);
+    this.#observer = new CallObserver(this.events, { collapsedIsRemote: true, lockless: noRenew });
+    const state = new ConnectionState(logger, this.events);
     const redis = asIoRedis(options.client);
     this.#link = new RedisLink(defineMemoLockCommands(redis), commandTimeout, state);
     this.#hub = new NotificationHub(redis, commandTimeout, state);
@@ -128,6 +133,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       earlyTried: new Map(),
       chores: new Set(),
       logger,
+      observer: this.#observer,
     };
     if (options.l1) this.#l1 = new L1Reads(redis, this.#link, options.l1, { commandTimeout, logger });
   }
@@ -135,7 +141,8 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   memoLock<T = unknown>(tag: string, options: Parameters<MemoLockEngine['memoLock']>[1]): MemoLockHandle<T> {
     const resolved = resolveTagOptions(tag, options, this.#defaults);
     this.#l1?.track(resolved.tag);
-    return new MemoLockTagHandle<T>(this, resolved);
+    this.#observer.refresh();
+    return new MemoLockTagHandle<T>(this, resolved, this.#observer);
   }
 
   /**
@@ -145,6 +152,24 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
    */
   get l1(): L1Reads | undefined {
     return this.#l1;
+  }
+
+  async checkHealth(): Promise<MemoLockHealth> {
+    const subscriber = this.#hub.subscriberStatus;
+    const subscriberUp = subscriber === 'ready' || subscriber === 'idle';
+    if (this.#closed) return { engine: 'redis', healthy: false, subscriber, error: Messages.closed() };
+    const started = performance.now();
+    try {
+      await this.#link.call('PING', () => this.#link.client.ping());
+    } catch (error) {
+      return { engine: 'redis', healthy: false, subscriber, error: (error as Error).message };
+    }
+    const roundTripMs = Math.round((performance.now() - started) * 1000) / 1000;
+    if (!subscriberUp) {
+      const error = Messages.subscriberDown(subscriber);
+      return { engine: 'redis', healthy: false, roundTripMs, subscriber, error };
+    }
+    return { engine: 'redis', healthy: true, roundTripMs, subscriber };
   }
 
   /** Tags this engine holds a pattern subscription for right now (for diagnostics and tests). */
