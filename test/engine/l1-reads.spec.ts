@@ -88,6 +88,23 @@ describe('the L1 in the read path', () => {
     expect(sent).toEqual([]);
   });
 
+  it('reports a hit from the L1 as a hit to an events listener', async () => {
+    const { engine, faulty } = l1Engine();
+    const handle = engine.memoLock<string>(tag, { lockTimeout: 1_000 });
+    await active(engine);
+    await admin.set(`${tag}:a`, '"v"', 'PX', 60_000);
+    await warm(engine, handle, 'a');
+    const hits: string[] = [];
+    const stop = engine.events.on('hit', (event) => hits.push(`${event.tag}:${event.id}`));
+    try {
+      const sent = await sentDuring(faulty, () => handle.getResource('a', 1_000, never));
+      expect(sent).toEqual([]);
+      expect(hits).toEqual([`${tag}:a`]);
+    } finally {
+      stop();
+    }
+  });
+
   it('hands out read-only values: mutating one throws and changes nothing for other callers', async () => {
     const { engine } = l1Engine();
     const handle = engine.memoLock<{ list: number[]; inner: { x: number } }>(tag, { lockTimeout: 1_000 });
