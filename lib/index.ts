@@ -31,6 +31,7 @@ export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
 export type { IoRedisClient } from './engine/ioredis-client';
+export type { L1Options } from './engine/l1-cache';
 export {
   InMemoryMemoLockEngine,
   type InMemoryMemoLockEngineOptions,

@@ -36,10 +36,13 @@ export interface MemoLockModuleOptions extends MemoLockBehaviourOptions, MemoLoc
   /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */
   commandTimeout?: number;
   /**
-   * The Redis engine's in-process tier (see `RedisMemoLockEngineOptions.l1`); validated and ignored with
-   * `'memory'`, whose values already live in the process.
+   * The Redis engine's in-process tier, kept coherent by Redis client tracking: a call whose value it
+   * holds answers without Redis (see `RedisMemoLockEngineOptions.l1` and the README's "L1" section). Values
+   * from an engine with `l1` are read-only (deep-frozen, shared by every caller). Validated and ignored
+   * with `'memory'`, whose values already live in the process. Off when absent.
    *
-   * @internal Reads do not use the L1 yet.
+   * @example
+   * MemoLockModule.forRoot({ redis: 'redis://127.0.0.1:6379', lockTimeout: 5_000, l1: { maxEntries: 10_000 } });
    */
   l1?: L1Options;
 }
