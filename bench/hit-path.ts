@@ -8,9 +8,12 @@
  * (default 3). `ONLY=engine-distinct` (or `floor-hot`, ...) runs that one measurement for `SECONDS`, for
  * profiling with `node --cpu-prof -r tsx/cjs bench/hit-path.ts`. `FRESHNESS=1` gives the engine's tag a grace
  * and an early refresh (its hits then read each value's record too), its values stored through it.
+ * `OTEL=1` registers the OpenTelemetry SDK first (meter provider with a reader, tracer provider, contexts in
+ * AsyncLocalStorage): every call is then counted. `LISTENER=1` subscribes one listener to the engine's events.
  */
 import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../lib';
+import { registerOtelSdk } from '../test/support/otel-sdk';
 import { startRedis } from '../test/support/redis-server';
 
 const CALLERS = 64;
@@ -40,9 +43,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
 async function main() {
+  const otel = process.env.OTEL ? registerOtelSdk() : undefined;
   const redis = await startRedis();
   const client = new Redis(redis.url);
   const engine = new RedisMemoLockEngine({ client });
+  let events = 0;
+  if (process.env.LISTENER) engine.events.subscribe(() => void events++);
   try {
     const seed = client.pipeline().set('hot:key', VALUE);
     for (let i = 0; i < CALLERS; i++) seed.set(`hot:key-${i}`, VALUE);
@@ -109,6 +115,12 @@ async function main() {
     await engine.close();
     client.disconnect();
     await redis.stop();
+    if (otel) {
+      const calls = (await otel.collect()).filter((p) => p.name === 'memolock.calls');
+      console.log(`(OpenTelemetry counted ${fmt(calls.reduce((n, p) => n + p.value, 0))} calls)`);
+      await otel.stop();
+    }
+    if (process.env.LISTENER) console.log(`(the listener got ${fmt(events)} events)`);
   }
 }
 

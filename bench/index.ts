@@ -695,9 +695,16 @@ async function main() {
     log('BENCH_ONLY: bench/results/latest.json updated; RESULTS.md left as it is (its sections follow)');
   } else {
     writeFileSync(join(__dirname, 'results', 'latest.json'), JSON.stringify({ meta, scenarios }, null, 2));
-    writeFileSync(join(__dirname, 'RESULTS.md'), md);
+    // The L1 section is written by `npm run bench:l1`, not by this run: keep it.
+    const results = join(__dirname, 'RESULTS.md');
+    const previous = existsSync(results) ? readFileSync(results, 'utf8') : '';
+    const l1 = previous.indexOf(L1_SECTION);
+    writeFileSync(results, l1 >= 0 ? `${md.trimEnd()}\n\n${previous.slice(l1)}` : md);
   }
   process.stdout.write(`${md}\n`);
 }
+
+/** The heading of RESULTS.md's L1 section, which `npm run bench:l1`'s figures fill and full runs keep. */
+const L1_SECTION = '## L1 (`npm run bench:l1`)';
 
 void main();

@@ -8,6 +8,7 @@ export type {
   MemoLockCallOptions,
   MemoLockFreshnessOptions,
   MemoLockHandle,
+  MemoLockHealth,
   MemoLockLogger,
   MemoLockOptions,
   MemoLockOutcome,
@@ -19,10 +20,18 @@ export type {
   SerializerOption,
 } from './engine/memolock-engine.interface';
 export { MemoLockEngine } from './engine/memolock-engine.interface';
+export {
+  MEMOLOCK_EVENT_TYPES,
+  type MemoLockEvent,
+  type MemoLockEventOf,
+  MemoLockEvents,
+  type MemoLockEventType,
+} from './engine/memolock-events';
 export { type MemoLockSerializer, jsonSerializer, rawSerializer } from './engine/serializer';
 export { resourceNames, type ResourceNames } from './engine/protocol';
 export { RedisMemoLockEngine, type RedisMemoLockEngineOptions } from './engine/redis-memolock.engine';
 export type { IoRedisClient } from './engine/ioredis-client';
+export type { L1Options } from './engine/l1-cache';
 export {
   InMemoryMemoLockEngine,
   type InMemoryMemoLockEngineOptions,

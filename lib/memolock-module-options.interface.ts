@@ -26,13 +26,23 @@ export interface MemoLockModuleOptions extends MemoLockBehaviourOptions, MemoLoc
   closeClient?: boolean;
   /** Default lock lease (ms) for every tag; a decorator or `memoLock()` call may override it. */
   lockTimeout?: number;
+  /**
+   * Forwarding of the engine's events to `@nestjs/event-emitter` (as `memolock.<type>`), when the
+   * application imports its `EventEmitterModule`. Default: when it has an `@OnEvent` handler for some
+   * `memolock.` event at startup (forwarding has every call report its outcome, a cost on the hit path: see
+   * the README). `true`: always (for listeners added later); `false`: never.
+   */
+  eventEmitter?: boolean;
   /** Longest wait for one Redis command before Redis counts as unavailable (ms). Default 1000. */
   commandTimeout?: number;
   /**
-   * The Redis engine's in-process tier (see `RedisMemoLockEngineOptions.l1`); validated and ignored with
-   * `'memory'`, whose values already live in the process.
+   * The Redis engine's in-process tier, kept coherent by Redis client tracking: a call whose value it
+   * holds answers without Redis (see `RedisMemoLockEngineOptions.l1` and the README's "L1" section). Values
+   * from an engine with `l1` are read-only (deep-frozen, shared by every caller). Validated and ignored
+   * with `'memory'`, whose values already live in the process. Off when absent.
    *
-   * @internal Reads do not use the L1 yet.
+   * @example
+   * MemoLockModule.forRoot({ redis: 'redis://127.0.0.1:6379', lockTimeout: 5_000, l1: { maxEntries: 10_000 } });
    */
   l1?: L1Options;
 }

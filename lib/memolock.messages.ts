@@ -80,6 +80,12 @@ export const Messages = {
   subscriberEnded: () =>
     'The subscriber connection to Redis has ended (its retryStrategy gave up). A new one is opened for the next waiter once Redis answers.',
   subscriberBack: () => 'The subscriber connection to Redis is back.',
+  subscriberDown: (status: string) =>
+    `The subscriber connection to Redis is ${status}: waiters get no notification until it is back (they still time out as usual).`,
+  startedRedis: (endpoint: string) => `MemoLock ready: Redis engine on ${endpoint}.`,
+  startedMemory: () => 'MemoLock ready: in-memory engine (this process only, no Redis).',
+  listenerFailed: (type: string, reason: string) =>
+    `A listener of MemoLock's "${type}" events threw (${reason.replace(/\.$/, '')}); the call it reports on is unaffected.`,
   failSafe: (tag: string, id: string, reason: string, throttle: number) =>
     `The computation of ${where(tag, id)} failed (${reason.replace(/\.$/, '')}): callers get the value at hand instead (fail-safe); the next attempt, fleet-wide, in ${throttle} ms at the earliest.`,
   trackingLost: (reason: string) =>

@@ -10,6 +10,7 @@ import { APP_INTERCEPTOR, ModuleRef } from '@nestjs/core';
 import { MemoLockEngine } from './engine/memolock-engine.interface';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
 import { MemoLockCoreModule } from './memolock-core.module';
+import { MemoLockEventForwarder } from './memolock-event-forwarder';
 import { MemoLockInterceptor } from './memolock.interceptor';
 import { Messages } from './memolock.messages';
 import { moveSerializersInside } from './memolock-serializer-order';
@@ -39,6 +40,7 @@ import { MemoLockService } from './memolock.service';
     ...memoLockProviders,
     MemoLockService,
     MemoLockInterceptor,
+    MemoLockEventForwarder,
     { provide: APP_INTERCEPTOR, useExisting: MemoLockInterceptor },
   ],
   exports: [MemoLockService, MemoLockEngine, MemoLockInterceptor],

@@ -11,6 +11,7 @@ import { RedisMemoLockEngine } from './engine/redis-memolock.engine';
 import { assertL1Options } from './engine/validation';
 import { MemoLockArgumentError } from './errors';
 import { MEMOLOCK_CONNECTION } from './memolock.constants';
+import { describeEndpoint } from './memolock-endpoint';
 import { Messages } from './memolock.messages';
 import { MEMOLOCK_MODULE_OPTIONS } from './memolock.module-definition';
 import type { MemoLockModuleOptions } from './memolock-module-options.interface';
@@ -79,15 +80,32 @@ export const memoLockProviders: Provider[] = [
   },
   {
     provide: MemoLockEngine,
-    useFactory: ({ client }: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
-      const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout, l1 } = options;
-      const behaviour = { serializer, onRedisError, onComputeError, maxValueBytes };
-      // Redis unavailable and back, subscriber lost and back: once per change, in the application's log.
-      const logger = new Logger('MemoLock');
-      if (client) return new RedisMemoLockEngine({ client, commandTimeout, logger, l1, ...behaviour });
-      if (l1 !== undefined) assertL1Options('options.l1', l1);
-      return new InMemoryMemoLockEngine({ ...behaviour, logger });
+    useFactory: (connection: MemoLockConnection, options: MemoLockModuleOptions): MemoLockEngine => {
+      try {
+        return createEngine(connection.client, options);
+      } catch (error) {
+        // A module that fails to build gets no shutdown hook: a connection it opened would stay open.
+        if (connection.owned) connection.client?.disconnect();
+        throw error;
+      }
     },
     inject: [MEMOLOCK_CONNECTION, MEMOLOCK_MODULE_OPTIONS],
   },
 ];
+
+/** The engine the options ask for, on the module's connection (`undefined`: `redis: 'memory'`). */
+function createEngine(client: MemoLockConnection['client'], options: MemoLockModuleOptions): MemoLockEngine {
+  const { serializer, onRedisError, onComputeError, maxValueBytes, commandTimeout, l1 } = options;
+  const behaviour = { serializer, onRedisError, onComputeError, maxValueBytes };
+  // Redis unavailable and back, subscriber lost and back: once per change, in the application's log.
+  const logger = new Logger('MemoLock');
+  if (client) {
+    const engine = new RedisMemoLockEngine({ client, commandTimeout, logger, l1, ...behaviour });
+    logger.log(Messages.startedRedis(describeEndpoint(client)));
+    return engine;
+  }
+  if (l1 !== undefined) assertL1Options('options.l1', l1);
+  const engine = new InMemoryMemoLockEngine({ ...behaviour, logger });
+  logger.log(Messages.startedMemory());
+  return engine;
+}

@@ -5,6 +5,7 @@ import {
   type MemoLockHandle,
   type MemoLockOptions,
 } from './engine/memolock-engine.interface';
+import type { MemoLockEvents } from './engine/memolock-events';
 import { assertDuration, assertFreshnessOptions } from './engine/validation';
 import { MemoLockArgumentError } from './errors';
 import { Messages } from './memolock.messages';
@@ -58,6 +59,19 @@ export class MemoLockService {
   }
 
   readonly #decorated = new WeakMap<object, MemoLockHandle>();
+
+  /**
+   * The engine's events: every caller's outcome (decorated methods and routes included) and every change of
+   * state. Nothing is built while nobody listens.
+   *
+   * @example
+   * onModuleInit() {
+   *   this.memoLock.events.on('collapsed', ({ tag, wait }) => this.logger.debug(`${tag}: waited ${wait} ms`));
+   * }
+   */
+  get events(): MemoLockEvents {
+    return this.engine.events;
+  }
 
   /**
    * The handle of `tag`; `lockTimeout` and the freshness options (`grace`, `softTimeout`, `earlyRefresh`,

@@ -8,6 +8,9 @@
  *     dist/index.mjs  for `import` (and for `require` on Node versions with the module-sync condition)
  *     dist/index.cjs  for `require` where module-sync is unknown (Jest, older bundlers)
  *   dist/index.d.mts re-exports the declarations for ES module consumers.
+ *   dist/terminus.{mjs,cjs,d.mts} likewise for the `nestjs-memolock/terminus` subpath (the health indicator,
+ *   which needs the optional peer @nestjs/terminus): it imports the main entry as the package itself, so
+ *   that both share one MemoLockEngine class (one injection token), and the main entry never loads terminus.
  *
  * Bundling is what makes the ES module build work without `.js` extensions on relative imports in lib/:
  * esbuild resolves them at build time, and fails the build when one does not resolve. Code that only
@@ -80,25 +83,32 @@ function checkFormat(format, code) {
   }
 }
 
-async function bundle(format, outfile, self) {
+async function bundle(format, outfile, self, entry = 'index') {
   const result = await build({
-    entryPoints: [join(emitted, 'index.js')],
+    entryPoints: [join(emitted, `${entry}.js`)],
     outfile,
     bundle: true,
     format,
     platform: 'node',
     target: 'node20.19',
     packages: 'external',
+    // tsconfig's `paths` maps the package's own name to lib/ (for tests and the sample): here it stays a package.
+    external: ['nestjs-memolock'],
+    // Optional peers are loaded with import() when first needed; in CommonJS that becomes a require(), as
+    // every other package there is (a native import() fails under Jest's CommonJS runtime, for one).
+    supported: format === 'cjs' ? { 'dynamic-import': false } : undefined,
     sourcemap: true,
     sourcesContent: true,
     plugins: [deepImportsWithExtension],
-    footer: { js: duplicateGuard(self) },
+    footer: self === undefined ? undefined : { js: duplicateGuard(self) },
     logLevel: 'silent',
   });
   if (result.warnings.length > 0) {
     throw new Error(`esbuild warned (${format}):\n${result.warnings.map((w) => w.text).join('\n')}`);
   }
-  checkFormat(format, await readFile(outfile, 'utf8'));
+  const code = await readFile(outfile, 'utf8');
+  checkFormat(format, code);
+  return code;
 }
 
 await rm(dist, { recursive: true, force: true });
@@ -118,4 +128,16 @@ await bundle(
 );
 await bundle('cjs', join(dist, 'index.cjs'), "'file://' + __filename");
 await writeFile(join(dist, 'index.d.mts'), "export * from './types/index.js';\n");
+for (const [format, file] of [
+  ['esm', 'terminus.mjs'],
+  ['cjs', 'terminus.cjs'],
+]) {
+  const code = await bundle(format, join(dist, file), undefined, 'terminus');
+  // A copy of the main entry's classes here would be a second MemoLockEngine token.
+  const imported = format === 'esm' ? /from "nestjs-memolock"/ : /require\("nestjs-memolock"\)/;
+  if (!imported.test(code) || /\bMemoLockEngine = class\b/.test(code)) {
+    throw new Error(`${file} must import MemoLockEngine from nestjs-memolock, not bundle a copy of it`);
+  }
+}
+await writeFile(join(dist, 'terminus.d.mts'), "export * from './types/terminus.js';\n");
 await rm(emitted, { recursive: true, force: true });

@@ -45,6 +45,8 @@ export class Flight {
   /** The first caller, whose function the flight runs; `null` once it left (nobody else becomes it). */
   #owner: Caller | null | undefined;
   #fallback: { value: unknown; status: MemoLockStatus; softMs: number } | undefined;
+  /** Told how many callers start (+) or stop (-) waiting, from {@link countWaiters} on (metrics). */
+  #waiters: ((delta: number) => void) | undefined;
 
   /** `listener.abandon()` runs once, when the last caller leaves before the flight settled. */
   constructor(tag: string, id: string, listener?: AbandonListener) {
@@ -60,6 +62,16 @@ export class Flight {
   /** Callers waiting for this flight right now. */
   get callers(): number {
     return this.#callers.length;
+  }
+
+  /**
+   * From now on (the flight missed), `gauge` is told of its callers that wait: those here now and those who
+   * join, until they leave or are answered.
+   */
+  countWaiters(gauge: (delta: number) => void): void {
+    if (this.#waiters || this.#settled) return;
+    this.#waiters = gauge;
+    if (this.#callers.length > 0) gauge(this.#callers.length);
   }
 
   /** Whether a fallback value is at hand (see {@link offerFallback}). */
@@ -94,6 +106,7 @@ export class Flight {
       }
       if (this.#owner === undefined) this.#owner = caller;
       this.#callers.push(caller);
+      this.#waiters?.(1);
       const due = soft < deadline ? soft : deadline;
       if (due < this.#timerDeadline) this.#arm(due);
     });
@@ -119,6 +132,7 @@ export class Flight {
     const callers = this.#callers;
     this.#callers = [];
     this.#owner = null;
+    this.#stopCounting(callers.length);
     for (const caller of callers) {
       if (caller.signal) detach(caller);
       caller.reject(error);
@@ -165,7 +179,15 @@ export class Flight {
     this.#disarm();
     const callers = this.#callers;
     this.#callers = [];
+    this.#stopCounting(callers.length);
     return callers;
+  }
+
+  /** `leaving` callers stop waiting, and so does the counting: nobody waits any more. */
+  #stopCounting(leaving: number): void {
+    if (!this.#waiters) return;
+    if (leaving > 0) this.#waiters(-leaving);
+    this.#waiters = undefined;
   }
 
   /** One caller leaves with `error` (its signal aborted). */
@@ -173,6 +195,7 @@ export class Flight {
     const index = this.#callers.indexOf(caller);
     if (index < 0) return;
     this.#callers.splice(index, 1);
+    this.#waiters?.(-1);
     detach(caller);
     if (caller === this.#owner) this.#owner = null;
     caller.reject(error);
@@ -203,7 +226,8 @@ export class Flight {
 
   /**
    * @internal The timer's work: callers whose soft deadline passed take the fallback, those whose deadline
-   * passed reject with `MemoLockTimeoutError`; the timer is re-armed for the next one.
+   * passed take it too when there is one (the owner of bound work included) and else reject with
+   * `MemoLockTimeoutError`; the timer is re-armed for the next one.
    */
   expire(): void {
     this.#timer = undefined;
@@ -213,8 +237,10 @@ export class Flight {
     const waiting: Caller[] = [];
     const served: Caller[] = [];
     const expired: Caller[] = [];
+    const fallback = this.#fallback;
     for (const caller of this.#callers) {
-      if (caller.soft <= now) served.push(caller);
+      // A value at hand beats a timeout: a caller whose deadline comes first takes it then.
+      if (caller.soft <= now || (fallback !== undefined && caller.deadline <= now)) served.push(caller);
       else if (caller.deadline <= now) expired.push(caller);
       else {
         waiting.push(caller);
@@ -227,8 +253,8 @@ export class Flight {
       return;
     }
     this.#callers = waiting;
+    this.#waiters?.(-(served.length + expired.length));
     if (this.#owner && !waiting.includes(this.#owner)) this.#owner = null;
-    const fallback = this.#fallback;
     for (const caller of served) {
       if (caller.signal) detach(caller);
       caller.resolve(

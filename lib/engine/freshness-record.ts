@@ -5,7 +5,9 @@
  * - `T/meta:I`, the record of the value `T:I` holds: `1,<expiresAt>,<delta>,<length>,<fingerprint>`, with
  *   the wall-clock time (ms) its ttl ends, how long its computation took (ms), its length and a fingerprint
  *   that bind the record to that value. It lives for ttl + grace.
- * - `T/stale:I`, the stale copy (with a grace only): the record, a newline, the encoded value. Also ttl + grace.
+ * - `T/stale:I`, the stale copy (with a grace only): the record, the grace (ms) and the encoded value, each
+ *   after a newline. Also ttl + grace: what is left of its own ttl, by Redis's clock, tells how long ago the
+ *   value expired (see redis-extras.ts's readStale), whatever the hosts' clocks say.
  * - `T/throttle:I`, fail-safe's pause: set for `failSafeThrottle` ms after a failed recomputation.
  *
  * A value written by anyone else (a Go peer, an external program, a handle without these options) comes
@@ -56,22 +58,30 @@ export function describes(record: FreshnessRecord, raw: string): boolean {
   return mayDescribe(record, raw) && record.fingerprint === fingerprint(raw);
 }
 
-/** The stale copy of a value, as stored under `T/stale:I`. */
-export function staleCopy(record: string, encoded: string): string {
-  return `${record}\n${encoded}`;
+/** The stale copy of a value stored with `grace`, as stored under `T/stale:I`. */
+export function staleCopy(record: string, grace: number, encoded: string): string {
+  return `${record}\n${grace}\n${encoded}`;
 }
 
-/** A stale copy read back: its record and its encoded value, or `undefined`. */
-export function parseStaleCopy(
-  text: string | null,
-): { record: FreshnessRecord; encoded: string } | undefined {
+/** A stale copy as read back. */
+export interface StaleCopy {
+  record: FreshnessRecord;
+  /** The grace the writer stored it with (ms). */
+  grace: number;
+  encoded: string;
+}
+
+/** A stale copy read back, or `undefined` for nothing or anything unreadable (an older layout included). */
+export function parseStaleCopy(text: string | null): StaleCopy | undefined {
   if (text === null) return undefined;
-  const newline = text.indexOf('\n');
-  if (newline < 0) return undefined;
-  const record = parseRecord(text.slice(0, newline));
-  const encoded = text.slice(newline + 1);
-  if (!record || !describes(record, encoded)) return undefined;
-  return { record, encoded };
+  const first = text.indexOf('\n');
+  const second = first < 0 ? -1 : text.indexOf('\n', first + 1);
+  if (second < 0) return undefined;
+  const record = parseRecord(text.slice(0, first));
+  const grace = Number(text.slice(first + 1, second));
+  const encoded = text.slice(second + 1);
+  if (!record || !(grace > 0) || !describes(record, encoded)) return undefined;
+  return { record, grace, encoded };
 }
 
 /** A short fingerprint of an encoded value (16 characters of its SHA-1): binds a record to its value. */

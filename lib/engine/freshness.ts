@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { MemoLockArgumentError } from '../errors';
 import type { MemoLockFreshnessOptions } from './memolock-engine.interface';
 import type { FreshnessRecord } from './freshness-record';
+import { toRedisMs } from './validation';
 
 /** The options of one call, defaults filled in. */
 export interface Freshness {
@@ -33,11 +34,13 @@ export const NO_FRESHNESS: Freshness = Object.freeze({
 
 /** `over`'s options (already validated) over `base`. */
 export function mergeFreshness(base: Freshness, over: MemoLockFreshnessOptions): Freshness {
+  // Both go into a PX (grace added to the ttl), which takes whole milliseconds only.
   return {
-    grace: over.grace ?? base.grace,
+    grace: over.grace === undefined ? base.grace : Math.ceil(over.grace),
     softTimeout: over.softTimeout ?? base.softTimeout,
     beta: over.earlyRefresh === undefined ? base.beta : (over.earlyRefresh.beta ?? DEFAULT_BETA),
-    failSafeThrottle: over.failSafeThrottle ?? base.failSafeThrottle,
+    failSafeThrottle:
+      over.failSafeThrottle === undefined ? base.failSafeThrottle : toRedisMs(over.failSafeThrottle),
   };
 }
 

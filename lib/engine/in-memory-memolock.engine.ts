@@ -1,5 +1,6 @@
 import { MemoLockClosedError, MemoLockRenewError } from '../errors';
 import { Messages } from '../memolock.messages';
+import { CallObserver } from './call-observer';
 import { Coalescer } from './coalescer';
 import { Flight } from './flight';
 import { failSafeCovers, refreshesEarly, servableStale } from './freshness';
@@ -8,6 +9,7 @@ import {
   type MemoLockBehaviourOptions,
   MemoLockEngine,
   type MemoLockHandle,
+  type MemoLockHealth,
   type MemoLockLogger,
   type MemoLockOptions,
   type RenewLock,
@@ -70,6 +72,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
   readonly #throttles = new Map<string, number>();
   /** Flights that took no new callers once they had a fallback, and whose callers may still wait. */
   readonly #refreshing = new Set<Flight>();
+  readonly #observer = new CallObserver(this.events, { collapsedIsRemote: false });
   #closed = false;
 
   constructor(options: InMemoryMemoLockEngineOptions = {}) {
@@ -80,7 +83,8 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
   }
 
   memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T> {
-    return new MemoLockTagHandle<T>(this, resolveTagOptions(tag, options, this.#defaults));
+    this.#observer.refresh();
+    return new MemoLockTagHandle<T>(this, resolveTagOptions(tag, options, this.#defaults), this.#observer);
   }
 
   /**
@@ -118,6 +122,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
       // Forgotten before its callers hear of it, so that none of them can join it once settled.
       const start = () => {
         if (this.#fromEntry(tag, id, key, work, flight, done)) return;
+        this.#observer.missed(flight, tag.tag);
         void this.#run(tag, id, key, work, delivery?.value).then(
           ({ value, status }) => {
             done();
@@ -148,6 +153,12 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
     const keys = [...this.#entries.keys()].filter((key) => key.startsWith(prefix));
     for (const key of keys) this.#delete(key);
     return keys.length;
+  }
+
+  /** Always healthy while open: there is nothing to reach. */
+  async checkHealth(): Promise<MemoLockHealth> {
+    if (this.#closed) return { engine: 'memory', healthy: false, error: Messages.closed() };
+    return { engine: 'memory', healthy: true };
   }
 
   /** Rejects pending calls with `MemoLockClosedError` and drops every value and timer. */

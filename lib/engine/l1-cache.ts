@@ -33,12 +33,10 @@
  * So a value this process just stored, or was woken with, would be dropped by its own write's
  * invalidation, and a value filled after an invalidation might be one a later write replaced. The read path
  * therefore:
- * 1. takes a ticket before the read that misses (the holder before its store, a waiter before it
- *    subscribes);
- * 2. the holder may fill its own value with that ticket and the computed ttl: it serves hits until its own
- *    write's invalidation arrives, and is refused if any invalidation came first;
- * 3. a woken waiter does not fill from the message: a message carries the value, not its TTL;
- * 4. both hand the key and that ticket to `L1Refill.expect` (l1-refill.ts), which re-reads the key in the background
+ * 1. takes a ticket when a call misses the L1, before its flight reads, stores or subscribes (l1-reads.ts);
+ * 2. neither the holder nor a woken waiter fills from what it has at hand: a message carries the value,
+ *    not its TTL, and the holder's own write's invalidation would drop its value at once anyway;
+ * 3. both hand the key and that ticket to `L1Refill.expect` (l1-refill.ts), which re-reads the key in the background
  *    (value and PTTL in one round trip) with a new ticket, after the key's next invalidation, or at once
  *    if one came since the ticket already ({@link invalidatedSince}). If that invalidation was an earlier
  *    write's, the read is refused or dropped by the write's own one, which starts the next read.
@@ -47,11 +45,20 @@
 import { freezeData } from './deep-freeze';
 import type { InvalidationListener } from './invalidation-tracker';
 
-/** The `l1` option: bounds of the in-process tier. */
+/**
+ * The `l1` option of `RedisMemoLockEngine` and of `MemoLockModule`: bounds of the in-process tier.
+ *
+ * @example
+ * const l1: L1Options = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 };
+ */
 export interface L1Options {
-  /** Most entries kept; the least recently used goes first. */
+  /** Most entries kept (a positive integer); the least recently used goes first. */
   maxEntries: number;
-  /** Most bytes of encoded values kept (UTF-8, as stored in Redis), on top of `maxEntries`. */
+  /**
+   * Most bytes of encoded values kept (UTF-8, as stored in Redis), on top of `maxEntries`; a value larger
+   * than this on its own is not kept. No bound when absent. Decoded objects take a few times their encoded
+   * size in the heap (see bench/RESULTS.md).
+   */
   maxBytes?: number;
 }
 
@@ -70,6 +77,11 @@ export interface L1Entry {
   readonly bytes: number;
   /** Deadline on the monotonic clock (`performance.now()`); `Infinity` for a key without a TTL. */
   readonly expiresAt: number;
+  /**
+   * What decoded the value (the engine passes the tag's serializer): a handle decoding the same key
+   * another way does not take it.
+   */
+  readonly scope: unknown;
 }
 
 class Node implements L1Entry {
@@ -80,6 +92,7 @@ class Node implements L1Entry {
     public value: unknown,
     public bytes: number,
     public expiresAt: number,
+    public scope: unknown,
   ) {}
 }
 
@@ -173,8 +186,9 @@ export class L1Cache implements InvalidationListener {
    * @param bytes its encoded size, counted against `maxBytes`.
    * @param ttl what Redis said was left of the key's time to live when the read ran (ms; `Infinity` for
    * a key without one).
+   * @param scope what decoded `value`, kept with it (see {@link L1Entry.scope}).
    */
-  fill(key: string, ticket: L1Ticket, value: unknown, bytes: number, ttl: number): boolean {
+  fill(key: string, ticket: L1Ticket, value: unknown, bytes: number, ttl: number, scope?: unknown): boolean {
     if (!(ttl > 0) || !(bytes >= 0) || bytes > this.#maxBytes) return false;
     if (this.invalidatedSince(key, ticket)) return false;
     const expiresAt = ticket.at + ttl;
@@ -185,12 +199,13 @@ export class L1Cache implements InvalidationListener {
       node.value = value;
       node.bytes = bytes;
       node.expiresAt = expiresAt;
+      node.scope = scope;
       if (node !== this.#head) {
         this.#unlink(node);
         this.#pushFront(node);
       }
     } else {
-      node = new Node(key, value, bytes, expiresAt);
+      node = new Node(key, value, bytes, expiresAt, scope);
       this.#entries.set(key, node);
       this.#pushFront(node);
     }

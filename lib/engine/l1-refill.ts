@@ -15,8 +15,15 @@
 import type { InvalidationListener } from './invalidation-tracker';
 import type { L1Cache, L1Ticket } from './l1-cache';
 
-/** One read of a key for the L1: its decoded value, encoded size and remaining TTL (ms), or nothing. */
-export type L1Read = (key: string) => Promise<{ value: unknown; bytes: number; ttl: number } | undefined>;
+/**
+ * One read of a key for the L1: its decoded value, encoded size and remaining TTL (ms), and what decoded it
+ * (see `L1Entry.scope`), or nothing. `context`: what the caller of {@link L1Refill.expect} or
+ * {@link L1Refill.readOnce} gave with the key (the engine gives the tag's options, to decode with).
+ */
+export type L1Read = (
+  key: string,
+  context: unknown,
+) => Promise<{ value: unknown; bytes: number; ttl: number; scope?: unknown } | undefined>;
 
 /** How long after {@link L1Refill.expect} invalidations of the key still start a read (ms). */
 export const REFILL_WINDOW_MS = 1_000;
@@ -24,6 +31,7 @@ export const REFILL_WINDOW_MS = 1_000;
 export const REFILL_MAX_READS = 3;
 
 interface Expected {
+  context: unknown;
   until: number;
   reads: number;
   reading: boolean;
@@ -36,6 +44,8 @@ export class L1Refill implements InvalidationListener {
   readonly #clock: () => number;
   /** Keys expected to be invalidated by a write this process knows of, oldest first. */
   readonly #expected = new Map<string, Expected>();
+  /** Keys read by {@link readOnce} right now. */
+  readonly #once = new Set<string>();
   #reading = 0;
   #closed = false;
 
@@ -60,14 +70,37 @@ export class L1Refill implements InvalidationListener {
    * here was woken with. `ticket` was taken before that write could have happened here (before the store,
    * before the waiter subscribed). Reads the key again after the write's invalidation.
    */
-  expect(key: string, ticket: L1Ticket): void {
+  expect(key: string, ticket: L1Ticket, context?: unknown): void {
     if (this.#closed) return;
     const now = this.#clock();
     this.#sweep(now);
-    const expected: Expected = { until: now + REFILL_WINDOW_MS, reads: 0, reading: false, again: false };
+    const expected: Expected = {
+      context,
+      until: now + REFILL_WINDOW_MS,
+      reads: 0,
+      reading: false,
+      again: false,
+    };
     this.#expected.delete(key);
     this.#expected.set(key, expected);
     if (this.#cache.invalidatedSince(key, ticket)) this.#start(key, expected);
+  }
+
+  /**
+   * Reads `key` once in the background, now (Redis answered a call that the L1 could not), unless a read of
+   * it is under way already. No window: later invalidations start nothing.
+   */
+  readOnce(key: string, context?: unknown): void {
+    if (this.#closed) return;
+    const expected = this.#expected.get(key);
+    if (expected) {
+      if (!expected.reading) this.#start(key, expected);
+      return;
+    }
+    if (this.#once.has(key)) return;
+    this.#once.add(key);
+    const once: Expected = { context, until: -Infinity, reads: 0, reading: false, again: false };
+    this.#start(key, once, () => this.#once.delete(key));
   }
 
   tracking(prefixes: Iterable<string>): void {
@@ -94,14 +127,15 @@ export class L1Refill implements InvalidationListener {
   close(): void {
     this.#closed = true;
     this.#expected.clear();
+    this.#once.clear();
   }
 
-  #start(key: string, expected: Expected): void {
+  #start(key: string, expected: Expected, finished?: () => void): void {
     if (expected.reading) {
       expected.again = true;
       return;
     }
-    if (this.#closed || expected.reads >= REFILL_MAX_READS) return;
+    if (this.#closed || expected.reads >= REFILL_MAX_READS) return finished?.();
     expected.reading = true;
     expected.reads++;
     this.#reading++;
@@ -109,19 +143,20 @@ export class L1Refill implements InvalidationListener {
     const done = () => {
       expected.reading = false;
       this.#reading--;
+      finished?.();
       if (!expected.again) return;
       expected.again = false;
       if (this.#expected.get(key) === expected && expected.until >= this.#clock()) this.#start(key, expected);
     };
     let reading: ReturnType<L1Read>;
     try {
-      reading = this.#read(key);
+      reading = this.#read(key, expected.context);
     } catch {
       return done();
     }
     reading.then(
       (result) => {
-        if (result) this.#cache.fill(key, ticket, result.value, result.bytes, result.ttl);
+        if (result) this.#cache.fill(key, ticket, result.value, result.bytes, result.ttl, result.scope);
         done();
       },
       // A failed background read fills nothing; the next call reads Redis itself.

@@ -22,7 +22,8 @@ export interface Resource {
 
 export type ComputeWork = Exclude<HandleWork, { kind: 'external' }>;
 
-const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
+/** The `renew` of a computation without the lock (Redis unavailable): nothing to renew. */
+export const noRenew: RenewLock = async (lockTimeout) => assertDuration('lockTimeout', lockTimeout);
 
 /**
  * Computes with the lock held, then stores, publishes and releases. A failed computation releases the lock
@@ -66,6 +67,7 @@ export function extrasOf(freshness: Freshness, encoded: string, ttl: number, del
     record: describeValue(encoded, ttl, delta),
     ttl: Math.min(ttl + freshness.grace, Number.MAX_SAFE_INTEGER),
     stale: freshness.grace > 0,
+    grace: freshness.grace,
   };
 }
 

@@ -1,3 +1,4 @@
+import { MemoLockEvents } from './memolock-events';
 import type { MemoLockSerializer } from './serializer';
 
 /** What a computation resolves to: the value, and how long (ms) to keep it in the cache. */
@@ -214,14 +215,50 @@ export interface MemoLockHandle<T = unknown> {
   invalidateAll(): Promise<number>;
 }
 
+/** What {@link MemoLockEngine.checkHealth} found. */
+export interface MemoLockHealth {
+  /** Which engine answers: `'redis'`, or `'memory'` (always healthy). */
+  engine: 'redis' | 'memory';
+  /** Whether the engine can serve calls through its cache: Redis answered a PING, within the command timeout. */
+  healthy: boolean;
+  /** The PING's round trip (ms), when Redis answered. */
+  roundTripMs?: number;
+  /**
+   * The Pub/Sub connection that wakes waiters: `'idle'` until a waiter first needs it, `'ready'` when up,
+   * or the client's status while it reconnects (`'connecting'`, `'reconnecting'`…). Only a lost connection
+   * (one that is neither idle nor ready) makes the engine unhealthy.
+   */
+  subscriber?: string;
+  /** Why it is unhealthy. */
+  error?: string;
+}
+
 /**
  * What `RedisMemoLockEngine` and `InMemoryMemoLockEngine` have in common. A class rather than an interface so
  * that it can be a dependency-injection token: in Nest, inject `MemoLockEngine` to get whichever engine the
  * module built.
  */
 export abstract class MemoLockEngine {
+  /**
+   * The engine's events: each caller's outcome, and each change of the lock's and the connections' state
+   * (see `MemoLockEvent`). Nothing is built while nobody listens.
+   *
+   * @example
+   * engine.events.on('collapsed', ({ tag, wait, remote }) => console.log(tag, wait, remote));
+   */
+  readonly events = new MemoLockEvents();
+
   /** The handle of resource tag `tag`. Validates the tag and options at once. */
   abstract memoLock<T = unknown>(tag: string, options: MemoLockOptions): MemoLockHandle<T>;
   /** Rejects every pending call with `MemoLockClosedError` and releases what the engine opened. Idempotent. */
   abstract close(): Promise<void>;
+  /**
+   * Whether the engine can serve through its cache: for Redis, a PING on its connection (bounded by the
+   * command timeout) and the state of its subscriber connection. Never rejects. What the
+   * `MemoLockHealthIndicator` of `nestjs-memolock/terminus` reports.
+   *
+   * @example
+   * const { healthy, roundTripMs } = await engine.checkHealth();
+   */
+  abstract checkHealth(): Promise<MemoLockHealth>;
 }

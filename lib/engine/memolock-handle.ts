@@ -12,6 +12,7 @@ import type {
   RenewableComputation,
   RenewLock,
 } from './memolock-engine.interface';
+import type { CallObserver } from './call-observer';
 import { type ResolvedTagOptions, withCallFreshness } from './resource-codec';
 import {
   assertDuration,
@@ -78,12 +79,14 @@ export interface MemoLockBackend {
 export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
   readonly #backend: MemoLockBackend;
   readonly #options: ResolvedTagOptions;
+  readonly #observer: CallObserver | undefined;
   /** Options of calls that give freshness options of their own, by what they give. */
   readonly #perCall = new Map<string, ResolvedTagOptions>();
 
-  constructor(backend: MemoLockBackend, options: ResolvedTagOptions) {
+  constructor(backend: MemoLockBackend, options: ResolvedTagOptions, observer?: CallObserver) {
     this.#backend = backend;
     this.#options = options;
+    this.#observer = observer;
   }
 
   get tag(): string {
@@ -184,6 +187,12 @@ export class MemoLockTagHandle<T> implements MemoLockHandle<T> {
     }
     // As fetch does: an aborted signal rejects with its reason, before anything is sent.
     if (signal?.aborted) return Promise.reject(signal.reason);
+    // Observed (a listener, or an OpenTelemetry SDK): every call asks for its status, to report it.
+    if (this.#observer?.watching()) {
+      return this.#observer.call(tag.tag, id, work, withStatus, (observed) =>
+        this.#backend.obtain(tag, id, Math.ceil(timeout), observed, true, signal),
+      );
+    }
     return this.#backend.obtain(tag, id, Math.ceil(timeout), work, withStatus, signal);
   }
 

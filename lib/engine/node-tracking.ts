@@ -17,7 +17,11 @@
  *   the engine's subscriber does not become RESP2 for everyone.
  *
  * Tracking belongs to a connection: whenever either connection drops, this node reports itself down (its
- * changes may go unreported) and sets tracking up again, from scratch, once both are back. Ids are per
+ * changes may go unreported) and sets tracking up again, from scratch, once both are back. A connection
+ * that stops answering without closing (a network cut that sends no reset, a stalled host) would drop
+ * nothing and report nothing while other clients write: so while tracking is up, both connections are sent
+ * a PING every {@link HEARTBEAT_MS}, and one unanswered within the command timeout counts as a drop (both
+ * reconnect). Ids are per
  * server, so both connections must reach the same one (through Sentinel, each asks for the master on its
  * own): when they do not, both reconnect before anything is tracked.
  */
@@ -39,6 +43,9 @@ export interface NodeTrackingEvents {
   /** Setting tracking up failed; `refused` when Redis answered with an error (too old, ACL). */
   failed(reason: string, refused: boolean): void;
 }
+
+/** How often each tracking connection is asked for a PING while tracking is up (ms). */
+export const HEARTBEAT_MS = 1_000;
 
 /** Retries of a failed setup: quick at first, then every few seconds; slower when Redis refused. */
 const RETRY_MIN_MS = 100;
@@ -95,6 +102,8 @@ export class NodeTracking {
   #again = false;
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #pinging = false;
   #closed = false;
 
   /**
@@ -146,6 +155,7 @@ export class NodeTracking {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#heartbeat);
     this.#up = false;
     this.#receiver.removeAllListeners('messageBuffer');
     await Promise.all([
@@ -230,6 +240,7 @@ export class NodeTracking {
         this.#up = true;
         this.#trackedPrefixes = new Set(wanted);
         this.#failures = 0;
+        this.#startHeartbeat();
         this.#events.tracked(wanted);
         return;
       }
@@ -260,6 +271,32 @@ export class NodeTracking {
       this.#events.failed(message, answered);
       this.#scheduleRetry(answered);
     }
+  }
+
+  #startHeartbeat(): void {
+    if (this.#heartbeat || this.#closed) return;
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  /** Both connections answer a PING in time, or tracking counts as lost and both reconnect. */
+  #beat(): void {
+    if (!this.#up || this.#pinging || this.#closed) return;
+    this.#pinging = true;
+    const generation = this.#generation;
+    Promise.all([
+      this.#bounded(this.#tracked.ping(), 'PING'),
+      this.#bounded(this.#receiver.ping(), 'PING'),
+    ]).then(
+      () => (this.#pinging = false),
+      (error: Error) => {
+        this.#pinging = false;
+        if (this.#closed || generation !== this.#generation) return; // dropped meanwhile: said already
+        this.#lost(this.#receiver, `no answer to PING (${error.message})`);
+        this.#tracked.disconnect(true);
+        this.#receiver.disconnect(true);
+      },
+    );
   }
 
   #scheduleRetry(refused: boolean): void {

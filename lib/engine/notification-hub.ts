@@ -75,6 +75,14 @@ export class NotificationHub {
   }
 
   /** Number of resources somebody in this process waits for. */
+  /**
+   * The subscriber connection's state: `'idle'` before the first waiter opened it (or after it ended and
+   * none needed it since), else the client's status (`'ready'` when it is up).
+   */
+  get subscriberStatus(): string {
+    return this.#subscriber?.status ?? 'idle';
+  }
+
   get watchedResources(): number {
     return this.#watchers.size;
   }

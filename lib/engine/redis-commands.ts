@@ -83,14 +83,14 @@ const STORE_AND_RELEASE = storeScript('');
 
 /**
  * STORE_AND_RELEASE for a tag with freshness options: also the value's record (`T/meta:I`) and, with a grace,
- * its stale copy (`T/stale:I`, the record and the value; an older copy is dropped without one), both for
- * ttl + grace. `T:I` and the channel get exactly what STORE_AND_RELEASE gives them. KEYS: value, lock, meta,
+ * its stale copy (`T/stale:I`: the record, the grace and the value; an older copy is dropped without one),
+ * both for ttl + grace. `T:I` and the channel get exactly what STORE_AND_RELEASE gives them. KEYS: value, lock, meta,
  * stale. ARGV: value, ttl ms, channel, token, record, ttl + grace ms, '1' to keep a stale copy.
  */
 const STORE_FRESH_AND_RELEASE = storeScript(`
 redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
 if ARGV[7] == '1' then
-  redis.call('SET', KEYS[4], ARGV[5] .. '\\n' .. ARGV[1], 'PX', ARGV[6])
+  redis.call('SET', KEYS[4], ARGV[5] .. '\\n' .. (ARGV[6] - ARGV[2]) .. '\\n' .. ARGV[1], 'PX', ARGV[6])
 else
   redis.call('DEL', KEYS[4])
 end`);
@@ -109,6 +109,17 @@ if current == ARGV[1] or string.sub(current, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
+
+/**
+ * A stale copy (`T/stale:I`) and what is left of its ttl, read together: a `PTTL` sent apart could describe a
+ * copy written between the two reads. KEYS: the stale copy. Returns { value or false, PTTL }.
+ */
+const READ_STALE = `
+local value = redis.pcall('GET', KEYS[1])
+if type(value) ~= 'string' then
+  return { false, -2 }
+end
+return { value, redis.call('PTTL', KEYS[1]) }`;
 
 /** What READ_OR_LOCK answers. */
 export type ReadOrLockReply = ['value', string] | ['locked'] | ['held', number];
@@ -145,6 +156,7 @@ export interface MemoLockCommands {
     keepStale: '1' | '0',
   ): Promise<number>;
   memolockDropRecord(key: string, record: string): Promise<number>;
+  memolockReadStale(staleKey: string): Promise<[string | null, number]>;
 }
 
 export type MemoLockClient = (Redis | Cluster) & MemoLockCommands;
@@ -157,6 +169,7 @@ const SCRIPTS: Record<keyof MemoLockCommands, { numberOfKeys: number; lua: strin
   memolockStoreAndRelease: { numberOfKeys: 2, lua: STORE_AND_RELEASE },
   memolockStoreFreshAndRelease: { numberOfKeys: 4, lua: STORE_FRESH_AND_RELEASE },
   memolockDropRecord: { numberOfKeys: 1, lua: DROP_RECORD },
+  memolockReadStale: { numberOfKeys: 1, lua: READ_STALE },
 };
 
 /** Defines the scripts on `client` (idempotent) and returns it typed with them. */

@@ -5,16 +5,34 @@
  * hash to other slots than `T:I` and the lock: nothing here touches two of them in one command.
  */
 import type { Freshness } from './freshness';
-import { describes, type FreshnessRecord, parseStaleCopy } from './freshness-record';
+import { describes, type FreshnessRecord, parseStaleCopy, type StaleCopy } from './freshness-record';
 import { extrasOf } from './lock-holder';
 import type { ResourceNames } from './protocol';
 import type { RedisLink } from './redis-call';
 import { writeExtras } from './redis-lock';
 
-/** The stale copy (when there is a readable one) and whether fail-safe's pause is on. */
+/**
+ * The stale copy (when there is a readable one), what is left of its own ttl (`PTTL`, by Redis's clock: how
+ * long ago its value expired, see {@link staleCopyAge}) and whether fail-safe's pause is on.
+ */
 export async function readStale(link: RedisLink, names: ResourceNames) {
-  const [copy, throttle] = await link.getMany([names.staleKey, names.throttleKey]);
-  return { copy: parseStaleCopy(copy), throttled: throttle !== null };
+  const { client } = link;
+  const [[copy, left], throttle] = await Promise.all([
+    link.call('EVALSHA', () => client.memolockReadStale(names.staleKey)),
+    link.call('GET', () => client.get(names.throttleKey)),
+  ]);
+  return { copy: parseStaleCopy(copy), left, throttled: throttle !== null };
+}
+
+/**
+ * How long ago (ms) the value of a stale copy expired, by Redis's clock alone: the copy was stored for the
+ * value's ttl + its grace, so with `left` ms of it left, the value's ttl ended `grace - left` ms ago (negative:
+ * it has not ended yet). `undefined` when the copy is gone (`left` -2) or has no expiry (-1: not ours). The
+ * hosts' wall clocks play no part: a writer whose clock runs ahead makes no reader take an expired value for a
+ * deleted one.
+ */
+export function staleCopyAge(copy: StaleCopy, left: number): number | undefined {
+  return left < 0 ? undefined : copy.grace - left;
 }
 
 /**
@@ -35,7 +53,7 @@ export async function checkBeforeRefresh(
 /**
  * Drops the record and stale copy of `record`, found beside a `T:I` it does not describe: a value written by
  * a Go peer, an external program or a handle without freshness options, or no value at all before the
- * record's ttl ended (someone deleted it). Else that older stale copy would be served later. Each key goes
+ * value's ttl ended by Redis's clock (someone deleted it: see {@link staleCopyAge}). Else that older stale copy would be served later. Each key goes
  * only if it still holds that record (DROP_RECORD), so that a newer one written meanwhile stays.
  *
  * On standalone Redis the record and the value were read by one MGET, and stores write both in one script:
@@ -53,7 +71,8 @@ export async function dropForeignRecord(
     const current = await link.call('GET', () => client.get(names.metaKey));
     if (current !== record.text) return; // gone, or replaced: nothing of this record left to drop
     const raw = await link.call('GET', () => client.get(names.valueKey));
-    const foreign = raw === null ? Date.now() < record.expiresAt : !describes(record, raw);
+    // Callers drop a record whose value is gone only once Redis's clock says it went before its ttl ended.
+    const foreign = raw === null || !describes(record, raw);
     if (!foreign) return;
   }
   await Promise.all(

@@ -16,9 +16,10 @@
  */
 import { MemoLockRemoteComputationError } from '../errors';
 import { Messages } from '../memolock.messages';
+import type { CallObserver } from './call-observer';
 import type { Coalescer, Flown } from './coalescer';
 import { Flight } from './flight';
-import { failSafeCovers, refreshesEarly, servableStale } from './freshness';
+import { failSafeCovers, refreshesEarly } from './freshness';
 import { describes, mayDescribe, parseRecord } from './freshness-record';
 import { computeAndStore, type Resource, startExternal, whenRedisFails } from './lock-holder';
 import type { MemoLockLogger, MemoLockStatus } from './memolock-engine.interface';
@@ -26,8 +27,14 @@ import type { HandleWork, Obtained } from './memolock-handle';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
 import { META_INFIX, type ResourceNames } from './protocol';
 import { type RedisLink, RedisUnavailableError } from './redis-call';
-import { checkBeforeRefresh, dropForeignRecord, readStale, recordExternalValue } from './redis-extras';
 import type { MissForecast } from './miss-forecast';
+import {
+  checkBeforeRefresh,
+  dropForeignRecord,
+  readStale,
+  recordExternalValue,
+  staleCopyAge,
+} from './redis-extras';
 import { type LockProbe, RedisLock } from './redis-lock';
 import { decodeValue, type ResolvedTagOptions } from './resource-codec';
 import { MAX_TIMER_MS } from './validation';
@@ -44,12 +51,30 @@ export interface FlightContext {
   live: Set<RedisFlight>;
   /** Resources (`T:I`) this process refreshes right now: one refresh per resource and process. */
   refreshes: Set<string>;
+  /**
+   * Per resource (`T:I`), the record of the value this process last tried to refresh early: one attempt per
+   * value and process, so that hits after an attempt that found the lock taken or fail-safe's pause on (or
+   * whose computation failed) do not each try the lock again. Bounded by {@link MAX_EARLY_TRIED}.
+   */
+  earlyTried: Map<string, string>;
   /** Cleanups under way in the background, which close() waits for. */
   chores: Set<Promise<void>>;
   /** Which tags' first reads are expected to miss (those start with the read-or-lock script). */
   misses: MissForecast;
   logger: MemoLockLogger;
+  /** Told of what only a flight knows: a miss, a takeover, a remote failure. */
+  observer: CallObserver;
 }
+
+/**
+ * How much longer than its value a stale copy may live by the way it was stored (ms): nothing when one script
+ * wrote both, about a round trip on a cluster, where it is written after the value. Within this margin of the
+ * value's expiry, a missing `T:I` counts as expired, not deleted.
+ */
+const STORE_SPREAD_MS = 100;
+
+/** Most resources {@link FlightContext.earlyTried} remembers; beyond, it starts over (a few extra attempts). */
+const MAX_EARLY_TRIED = 10_000;
 
 /** Wakes a waiting flight when its holder's lease should have run out, a little after, to let Redis expire it. */
 const TAKEOVER_MARGIN_MS = 5;
@@ -223,6 +248,8 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     this.#names = this.#tag.names(this.#id);
     this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
     this.#ctx.live.add(this);
+    // A first read by script is a miss once it says so (see #loop).
+    if (!this.#probesFirst) this.#ctx.observer.missed(this.flight, this.#tag.tag);
     const run = firstReadError === undefined ? this.#run(record) : this.#redisFailed(firstReadError);
     const resource = this.#names.valueKey;
     this.#stopped = run
@@ -236,14 +263,14 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
       });
   }
 
-  /** After a miss: the stale copy, when the record says one may be served; then the protocol's loop. */
+  /**
+   * After a miss: the stale copy, when the value had a record and this call a grace; then the protocol's
+   * loop. Whether the copy's value expired, and how long ago, is judged by Redis's clock (staleCopyAge).
+   */
   async #run(recordText: string | null | undefined): Promise<Outcome> {
     const record = parseRecord(recordText);
     const grace = this.#tag.freshness?.grace ?? 0;
-    if (record && Date.now() < record.expiresAt) {
-      // `T:I` went before its ttl ended: someone deleted it. Its record and stale copy must not outlive it.
-      this.#chore(dropForeignRecord(this.#ctx.link, this.#names!, record));
-    } else if (record && servableStale(record, grace, Date.now())) {
+    if (record && grace > 0) {
       let found: Awaited<ReturnType<typeof readStale>>;
       try {
         found = await this.#guarded(() => readStale(this.#ctx.link, this.#names!));
@@ -251,14 +278,20 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         if (error === ABANDONED) throw error;
         return this.#redisFailed(error);
       }
-      const { copy, throttled } = found;
-      if (copy && Date.now() < copy.record.expiresAt) {
-        // A new value was stored since the first read (its copy goes with it): it is what `T:I` holds now.
-        const value = this.#decoded(copy.encoded);
-        if (value !== NONE) return { value, status: 'hit' };
+      const { copy, left, throttled } = found;
+      const age = copy && staleCopyAge(copy, left);
+      if (copy && age !== undefined && age < -STORE_SPREAD_MS) {
+        if (copy.record.text !== record.text) {
+          // A new value was stored since the first read (its copy goes with it): what `T:I` holds now.
+          const value = this.#decoded(copy.encoded);
+          if (value !== NONE) return { value, status: 'hit' };
+        } else {
+          // `T:I` went before its ttl ended: someone deleted it. Its record and copy must not outlive it.
+          this.#chore(dropForeignRecord(this.#ctx.link, this.#names!, record));
+        }
       }
-      const value =
-        copy && servableStale(copy.record, grace, Date.now()) ? this.#decoded(copy.encoded) : NONE;
+      const servable = age !== undefined && age >= -STORE_SPREAD_MS && age <= grace;
+      const value = servable ? this.#decoded(copy!.encoded) : NONE;
       if (value !== NONE && throttled) {
         // A recomputation failed a moment ago (fail-safe's pause): nobody tries again yet, nobody waits.
         this.#forget();
@@ -291,11 +324,15 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     }
     const { beta } = this.#tag.freshness!;
     if (this.#work.kind === 'external' || !refreshesEarly(record, beta, Date.now())) return undefined;
-    if (this.#ctx.refreshes.has(`${this.#tag.tag}:${this.#id}`)) return undefined;
+    const key = `${this.#tag.tag}:${this.#id}`;
+    const { refreshes, earlyTried } = this.#ctx;
+    if (refreshes.has(key) || earlyTried.get(key) === record.text) return undefined;
     if (!describes(record, raw)) {
       this.#chore(dropForeignRecord(this.#ctx.link, this.#tag.names(this.#id), record));
       return undefined;
     }
+    if (earlyTried.size >= MAX_EARLY_TRIED) earlyTried.clear();
+    earlyTried.set(key, record.text);
     return record.text;
   }
 
@@ -340,6 +377,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
           this.#probesFirst = false;
           this.#ctx.misses.record(this.#tag.tag, probe.kind !== 'value');
           if (probe.kind === 'value') return this.#value(probe.raw, 'hit');
+          this.#ctx.observer.missed(this.flight, this.#tag.tag);
         }
         if (probe.kind === 'value') return this.#value(probe.raw, 'collapsed');
         const taken = probe.kind === 'locked';
@@ -384,11 +422,13 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         return this.#redisFailed(error);
       }
       if (event === 'takeover') {
+        this.#ctx.observer.takeover(this.#tag.tag, this.#id);
         lock.forget(); // the lease ran out (ours too, for external work): take the lock, start the work again
         this.#awaitsDelivery = false;
       } else if (event.type === 'value') {
         return this.#value(event.raw, 'collapsed');
       } else if (event.type === 'failure') {
+        this.#ctx.observer.remoteFailure(this.#tag.tag, this.#id, event.failure.message);
         if (this.flight.hasFallback && event.failure.failSafe !== false) return FALLBACK;
         if (this.#tag.onComputeError !== 'retry') {
           throw new MemoLockRemoteComputationError(

@@ -31,6 +31,8 @@ export interface StoredExtras {
   ttl: number;
   /** Whether a stale copy is kept (a grace); without one, an older copy is dropped. */
   stale: boolean;
+  /** The grace (ms), written into the stale copy: readers judge it by Redis's clock (see readStale). */
+  grace: number;
 }
 
 export class RedisLock {
@@ -224,7 +226,9 @@ export async function writeExtras(
   await Promise.all([
     link.call('SET', () => client.set(metaKey, extras.record, 'PX', extras.ttl)),
     extras.stale
-      ? link.call('SET', () => client.set(staleKey, staleCopy(extras.record, encoded), 'PX', extras.ttl))
+      ? link.call('SET', () =>
+          client.set(staleKey, staleCopy(extras.record, extras.grace, encoded), 'PX', extras.ttl),
+        )
       : link.call('DEL', () => client.del(staleKey)),
   ]);
 }

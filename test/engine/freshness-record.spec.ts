@@ -37,11 +37,18 @@ describe('the freshness record', () => {
     },
   );
 
-  it('keeps the stale copy with its record, and refuses a copy whose record does not describe it', () => {
+  it('keeps the stale copy with its record and grace, and refuses a copy whose record does not describe it', () => {
     const record = describeValue('{"a":1}\n2', 1_000, 10);
-    const copy = staleCopy(record, '{"a":1}\n2');
-    expect(parseStaleCopy(copy)).toEqual({ record: parseRecord(record), encoded: '{"a":1}\n2' });
-    expect(parseStaleCopy(staleCopy(record, '{"a":2}\n2'))).toBeUndefined();
+    const copy = staleCopy(record, 1_500, '{"a":1}\n2');
+    expect(parseStaleCopy(copy)).toEqual({
+      record: parseRecord(record),
+      grace: 1_500,
+      encoded: '{"a":1}\n2',
+    });
+    expect(parseStaleCopy(staleCopy(record, 1_500, '{"a":2}\n2'))).toBeUndefined();
+    // The layout before the grace was written into it (record, newline, value) reads as no copy.
+    expect(parseStaleCopy(`${record}\n{"a":1}\n2`)).toBeUndefined();
+    expect(parseStaleCopy(`${record}\n0\n{"a":1}\n2`)).toBeUndefined();
     expect(parseStaleCopy('no newline')).toBeUndefined();
     expect(parseStaleCopy(null)).toBeUndefined();
   });

@@ -8,16 +8,18 @@
 import type Redis from 'ioredis';
 import {
   MemoLockClosedError,
+  type MemoLockCallOptions,
   MemoLockRemoteComputationError,
   type MemoLockOptions,
   type RedisMemoLockEngine,
 } from '../../lib';
+import { BOUND_TO_CALLER } from '../../lib/engine/memolock-handle';
 import { withFaults } from '../support/faulty-client';
 import { expectPlainProtocol, goStylePeer } from '../support/go-style-peer';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
-import { until } from '../support/until';
+import { commandCalls, until } from '../support/until';
 import { gate } from '../support/gate';
 
 jest.setTimeout(30_000);
@@ -93,7 +95,7 @@ describe('freshness and fail-safe', () => {
       await storeAndExpire(other, tag, options, 'v1');
       // The read of the stale copy reaches Redis late: the other engine's refresh stores v2 meanwhile.
       const delayed = faulty.inject({
-        command: 'mget',
+        command: 'memolockReadStale',
         when: (args) => JSON.stringify(args).includes(`${tag}/stale:k`),
         delay: 300,
       });
@@ -273,6 +275,38 @@ describe('freshness and fail-safe', () => {
     });
   });
 
+  describe('options in fractions of a millisecond', () => {
+    it('a fractional grace stores the value with its record and stale copy (rounded up)', async () => {
+      const engine = redis.engine();
+      const tag = freshTag();
+      const handle = engine.memoLock(tag, { lockTimeout: 5_000, grace: 1_500.5 });
+      expect(
+        await handle.getResourceWithStatus('k', 5_000, async () => ({ value: 'v1', ttl: 60_000 })),
+      ).toEqual({ value: 'v1', status: 'stored' });
+      expect(await admin.exists(`${tag}/meta:k`, `${tag}/stale:k`)).toBe(2);
+      expect(await admin.pttl(`${tag}/stale:k`)).toBeGreaterThan(60_000);
+    });
+
+    it('a fractional failSafeThrottle still pauses attempts fleet-wide', async () => {
+      const engine = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, grace: 60_000, failSafeThrottle: 5_000.5 };
+      const handle = engine.memoLock(tag, options);
+      await storeAndExpire(engine, tag, options, 'v1');
+      let attempts = 0;
+      const failing = async () => {
+        attempts++;
+        throw new Error('down');
+      };
+      expect(await handle.getResource('k', 5_000, failing)).toBe('v1');
+      await until(() => engine.pendingResources === 0, 'the refresh is over');
+      expect(await handle.getResource('k', 5_000, failing)).toBe('v1');
+      await until(() => engine.pendingResources === 0, 'the refresh is over');
+      expect(attempts).toBe(1);
+      expect(await admin.pttl(`${tag}/throttle:k`)).toBeGreaterThan(0);
+    });
+  });
+
   describe('softTimeout', () => {
     it('waits that long for the recomputation, then answers the stale value; the computation goes on and stores for everyone', async () => {
       const [a, b] = [redis.engine(), redis.engine()];
@@ -315,6 +349,45 @@ describe('freshness and fail-safe', () => {
       expect(outcomes.map((o) => o.value)).toEqual(['v2', 'v2']);
       expect(outcomes.map((o) => o.status).sort()).toEqual(['collapsed', 'stored']);
       expect(computations).toBe(1);
+    });
+  });
+
+  describe('a caller whose timeout comes first', () => {
+    it('gets the stale value rather than a timeout (its softTimeout is longer than its timeout)', async () => {
+      const engine = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, grace: 60_000, softTimeout: 2_000 };
+      await storeAndExpire(engine, tag, options, 'v1');
+      const held = gate();
+      const slow = async () => {
+        await held.opened;
+        return { value: 'v2', ttl: 60_000 };
+      };
+      const outcome = await engine.memoLock(tag, options).getResourceWithStatus('k', 300, slow);
+      expect(outcome).toEqual({ value: 'v1', status: 'stale' });
+      held.open();
+      await until(async () => (await admin.get(`${tag}:k`)) === '"v2"', 'the computation went on and stored');
+    });
+
+    it('bound to its own computation (a route handler) and refreshing early, gets the current value, not a timeout', async () => {
+      const engine = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, earlyRefresh: { beta: Infinity } };
+      const handle = engine.memoLock(tag, options);
+      await handle.getResource('k', 5_000, async () => ({ value: 'v1', ttl: 60_000 }));
+      const held = gate();
+      const slow = async () => {
+        await held.opened;
+        return { value: 'v2', ttl: 60_000 };
+      };
+      // What the interceptor passes for a memoized route: the handler's work belongs to its request.
+      const bound = { [BOUND_TO_CALLER]: true } as MemoLockCallOptions;
+      expect(await handle.getResourceWithStatus('k', 300, slow, bound)).toEqual({
+        value: 'v1',
+        status: 'hit',
+      });
+      held.open();
+      await until(async () => (await admin.get(`${tag}:k`)) === '"v2"', 'the refresh went on and stored');
     });
   });
 
@@ -371,6 +444,31 @@ describe('freshness and fail-safe', () => {
       expect(await first).toBe('v');
       expect(await second).toEqual({ value: 'v', status: 'collapsed' });
       expect(computations).toBe(1);
+    });
+
+    it('tries once per value and process: hits after a failed early refresh do not each try the lock again', async () => {
+      const engine = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, earlyRefresh: { beta: Infinity }, failSafeThrottle: 60_000 };
+      const handle = engine.memoLock(tag, options);
+      await handle.getResource('k', 5_000, async () => ({ value: 'v1', ttl: 60_000 }));
+      let attempts = 0;
+      const failing = async () => {
+        attempts++;
+        throw new Error('source down');
+      };
+      expect(await handle.getResource('k', 5_000, failing)).toBe('v1');
+      await until(() => engine.pendingResources === 0, 'the early refresh is over');
+      expect(attempts).toBe(1);
+      const before = await commandCalls(admin, 'set');
+      for (let i = 0; i < 50; i++) expect(await handle.getResource('k', 5_000, failing)).toBe('v1');
+      expect((await commandCalls(admin, 'set')) - before).toBe(0);
+      expect(attempts).toBe(1);
+      // Another process still draws for that value: one attempt there, which finds fail-safe's pause.
+      const other = redis.engine();
+      expect(await other.memoLock(tag, options).getResource('k', 5_000, failing)).toBe('v1');
+      await until(() => other.pendingResources === 0, 'its early refresh is over');
+      expect(attempts).toBe(1);
     });
 
     it('{ beta: 0 } never refreshes early, up to the last hit before expiry', async () => {
@@ -559,6 +657,40 @@ describe('freshness and fail-safe', () => {
           .memoLock(tag, options)
           .getResourceWithStatus('k', 5_000, async () => ({ value: 'v2', ttl: 60_000 })),
       ).toEqual({ value: 'v2', status: 'stored' });
+    });
+
+    it('serves the stale copy after an expiry whatever the writer’s clock said: expiry is judged by Redis’s clock', async () => {
+      const engine = redis.engine();
+      const tag = freshTag();
+      const options = { lockTimeout: 5_000, grace: 60_000 };
+      const handle = engine.memoLock(tag, options);
+      await handle.getResource('k', 5_000, async () => ({ value: 'v1', ttl: 300 }));
+      // What a writer whose clock runs 10 s ahead stores: the same record, its expiry 10 s later.
+      const skew = (text: string) => {
+        const parts = text.split(',');
+        parts[1] = String(Number(parts[1]) + 10_000);
+        return parts.join(',');
+      };
+      const meta = (await admin.get(`${tag}/meta:k`))!;
+      const copy = (await admin.get(`${tag}/stale:k`))!;
+      const left = await admin.pttl(`${tag}/meta:k`);
+      await admin.set(`${tag}/meta:k`, skew(meta), 'PX', left);
+      await admin.set(
+        `${tag}/stale:k`,
+        skew(copy.slice(0, copy.indexOf('\n'))) + copy.slice(copy.indexOf('\n')),
+        'PX',
+        left,
+      );
+      await until(async () => (await admin.exists(`${tag}:k`)) === 0, 'T:I expired');
+      const held = gate();
+      const slow = async () => {
+        await held.opened;
+        return { value: 'v2', ttl: 60_000 };
+      };
+      expect(await handle.getResourceWithStatus('k', 5_000, slow)).toEqual({ value: 'v1', status: 'stale' });
+      expect(await admin.exists(`${tag}/stale:k`)).toBe(1);
+      held.open();
+      await until(async () => (await admin.get(`${tag}:k`)) === '"v2"', 'v2 stored');
     });
 
     it('reads a plain value with no record as a hit, and never refreshes it early', async () => {

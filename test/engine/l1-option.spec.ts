@@ -1,7 +1,7 @@
 /**
  * The `l1` option of the engine and of the module: validated at once, naming the argument, with nothing
  * sent to Redis; when given, the engine keeps an L1 whose tracker follows each tag from its handle's
- * creation, and closes the tracking connections with the engine. (Reads do not use the L1 yet.)
+ * creation, and closes the tracking connections with the engine. (Reads through it: l1-reads.spec.ts.)
  */
 import { Test } from '@nestjs/testing';
 import type Redis from 'ioredis';

@@ -104,6 +104,11 @@ describe('state changes reach the logger, once each', () => {
       await handle.getResource('k', 5_000, async () => ({ value: 3, ttl: 60_000 }));
       const ours = lines.filter((line) => line.context === 'MemoLock');
       expect(ours).toEqual([
+        {
+          level: 'log',
+          message: expect.stringMatching(/^MemoLock ready: Redis engine on /),
+          context: 'MemoLock',
+        },
         { level: 'error', message: expect.stringMatching(/^Redis is unavailable/), context: 'MemoLock' },
       ]);
     } finally {

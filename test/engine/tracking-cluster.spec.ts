@@ -91,6 +91,35 @@ describe('InvalidationTracker on a cluster', () => {
     await until(() => keys.every((k) => recorder.keys.includes(k)), 'every write is reported again');
   });
 
+  it("an engine's L1 serves values from every master, and drops each on a write made through any", async () => {
+    const engines = [
+      cluster.engine({ l1: { maxEntries: 100 } }),
+      cluster.engine({ l1: { maxEntries: 100 } }),
+    ];
+    const handles = engines.map((engine) => engine.memoLock<string>(tag, { lockTimeout: 1_000 }));
+    await until(() => engines.every((e) => e.l1!.tracker.active), 'the L1s track', 15_000);
+    const ids = Array.from({ length: 12 }, (_, i) => `l1-${i}`);
+    const never = () => Promise.reject(new Error('computed'));
+    // Stored by the first engine, read by the second from Redis: both L1s warm up.
+    for (const id of ids)
+      await handles[0].getResource(id, 2_000, async () => ({ value: `v1-${id}`, ttl: 60_000 }));
+    const held = (id: string) => engines.map((e) => e.l1!.cache.get(`${tag}:${id}`)?.value);
+    await until(async () => {
+      // (A key that Redis answers is kept from its second read on.)
+      for (const id of ids) expect(await handles[1].getResource(id, 2_000, never)).toBe(`v1-${id}`);
+      return ids.every((id) => held(id).every((v) => v === `v1-${id}`));
+    }, 'every L1 holds every value');
+    const probe = cluster.client();
+    const slots = await Promise.all(ids.map((id) => probe.call('CLUSTER', 'KEYSLOT', `${tag}:${id}`)));
+    expect(new Set(slots).size).toBeGreaterThan(1);
+
+    for (const id of ids) await cliSet(`${tag}:${id}`, `"v2-${id}"`);
+    await until(() => ids.every((id) => held(id).every((v) => v !== `v1-${id}`)), 'every entry is dropped');
+    for (const handle of handles) {
+      for (const id of ids) expect(await handle.getResource(id, 2_000, never)).toBe(`v2-${id}`);
+    }
+  });
+
   it('tracks a new master that took over a slot, once the client is sent there', async () => {
     const client = cluster.client();
     const { tracker, recorder } = track(client);

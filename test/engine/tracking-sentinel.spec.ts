@@ -54,4 +54,34 @@ describe('InvalidationTracker through Redis Sentinel', () => {
       await tracker.close();
     }
   });
+
+  it("an engine's L1 empties at a failover, and serves the new master's values once tracking is back", async () => {
+    const engine = sentinel.engine({ l1: { maxEntries: 100 } });
+    const handle = engine.memoLock<string>('snl1', { lockTimeout: 1_000 });
+    await until(() => engine.l1!.tracker.active, 'tracking is on', 10_000);
+    const never = () => Promise.reject(new Error('computed'));
+    await handle.getResource('a', 2_000, async () => ({ value: 'before', ttl: 120_000 }));
+    await until(() => engine.l1!.cache.get('snl1:a') !== undefined, 'the L1 is warm');
+
+    const port = await sentinel.failover();
+    await until(() => engine.l1!.cache.size === 0, 'the L1 is emptied', 20_000);
+    const master = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    try {
+      await master.set('snl1:a', '"after"', 'PX', 120_000);
+      await until(() => engine.l1!.tracker.active, 'tracking is on again', 20_000);
+      // Read until kept: a key that Redis answers is kept from its second read on.
+      await until(
+        async () =>
+          (await handle.getResource('a', 2_000, never).catch(() => undefined)) === 'after' &&
+          engine.l1!.cache.get('snl1:a')?.value === 'after',
+        'the new value is read and kept',
+        20_000,
+      );
+      await master.set('snl1:a', '"again"', 'PX', 120_000);
+      await until(() => engine.l1!.cache.get('snl1:a')?.value !== 'after', 'the write is reported');
+      expect(await handle.getResource('a', 2_000, never)).toBe('again');
+    } finally {
+      master.disconnect();
+    }
+  });
 });

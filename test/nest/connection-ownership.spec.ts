@@ -3,6 +3,8 @@
  * in to its owner, and closes a passed-in client too when told to with `closeClient` — the case of a client
  * created inside a forRootAsync factory, which nothing else holds.
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { Test } from '@nestjs/testing';
 import Redis from 'ioredis';
 import { MemoLockArgumentError, MemoLockModule, MemoLockService } from '../../lib';
@@ -48,6 +50,22 @@ describe('connection ownership', () => {
     await startAndStop(MemoLockModule.forRootAsync({ useFactory: () => ({ redis: client }) }));
     expect(client.status).toBe('ready');
   });
+
+  it('closes the connection it opened when an option fails at startup: the process exits by itself', async () => {
+    const child = spawn(
+      process.execPath,
+      ['-r', 'tsx/cjs', join(__dirname, '../support/failing-startup-process.ts'), redis.url],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const hung = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await exited;
+    clearTimeout(hung);
+    expect(output.trim()).toBe('refused: options.commandTimeout');
+    expect(code).toBe(0); // not killed: nothing kept its event loop alive
+  }, 30_000);
 
   it('rejects a closeClient that is not a boolean at startup, naming it', async () => {
     const client = newClient();

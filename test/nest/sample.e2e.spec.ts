@@ -85,6 +85,28 @@ describe('the sample app', () => {
       // The worker wrote the value itself, in the Go/C# format.
       expect(await redis.client().get('stemmer:running')).toBe('run');
       expect((await getJson(`${sample.url}/query/simple/42`)).cacheStatus).toBe('nestjs-memolock; hit');
+
+      // What the README's curls show: the figures in Prometheus's format, and the health.
+      const metrics = await (await fetch(`${sample.url}/metrics`)).text();
+      const calls = (outcome: string) =>
+        new RegExp(
+          `^memolock_calls_total\\{memolock_tag="query",memolock_outcome="${outcome}"[^}]*\\} (\\d+)$`,
+          'm',
+        ).exec(metrics)?.[1];
+      expect([calls('stored'), calls('collapsed'), calls('hit')]).toEqual(['1', '1', '1']);
+      expect(metrics).toMatch(
+        /^memolock_wait_duration_count\{memolock_tag="query",memolock_outcome="collapsed"/m,
+      );
+      expect(metrics).toMatch(
+        /^memolock_compute_duration_count\{memolock_tag="query",memolock_outcome="ok"/m,
+      );
+      const health = await getJson(`${sample.url}/health`);
+      expect(health.status).toBe(200);
+      expect(health.body.info.memolock).toMatchObject({
+        status: 'up',
+        engine: 'redis',
+        roundTripMs: expect.any(Number),
+      });
     } finally {
       await sample.stop();
     }

@@ -16,7 +16,10 @@ import type { RedisOptions } from 'ioredis';
 import { sleep } from './sleep';
 
 export interface Fault {
-  /** The client method: `get`, `mget`, `set`, `pttl`, `psubscribe`, `memolockStoreAndRelease`, ... */
+  /**
+   * The client method: `get`, `mget`, `set`, `pttl`, `psubscribe`, `memolockStoreAndRelease`, ..., or
+   * `exec` for a pipeline's.
+   */
   command: string;
   /** Only the calls whose arguments match; every call of `command` when absent. */
   when?: (args: unknown[]) => boolean;
@@ -74,6 +77,12 @@ export function withFaults(real: Redis, duplicateOptions: RedisOptions = {}): Fa
         if (property === 'duplicate') {
           return (options: RedisOptions = {}) => wrap(t.duplicate({ ...options, ...duplicateOptions }));
         }
+        if (property === 'pipeline') {
+          return (...args: unknown[]) => {
+            calls.push(property);
+            return wrapPipeline(t.pipeline(...(args as [])));
+          };
+        }
         const value = Reflect.get(t, property, t) as unknown;
         if (typeof value !== 'function' || typeof property !== 'string') return value;
         const method = value as (...args: unknown[]) => unknown;
@@ -82,6 +91,28 @@ export function withFaults(real: Redis, duplicateOptions: RedisOptions = {}): Fa
           const fault = affecting(property, args);
           if (!fault) return method.apply(t, args);
           return run(fault, () => method.apply(t, args) as Promise<unknown>);
+        };
+      },
+    });
+
+  /**
+   * A pipeline whose `exec` is subject to faults of command `exec`; `when` gets every queued command's name
+   * and arguments, flattened (`['get', 'T:I', 'pttl', 'T:I']`).
+   */
+  const wrapPipeline = (pipeline: ReturnType<Redis['pipeline']>) =>
+    new Proxy(pipeline, {
+      get(p, property) {
+        const value = Reflect.get(p, property, p) as unknown;
+        if (property !== 'exec') return value;
+        return () => {
+          calls.push('exec');
+          const queue = (p as unknown as { _queue: Array<{ name: string; args: unknown[] }> })._queue;
+          const fault = affecting(
+            'exec',
+            queue.flatMap((command) => [command.name, ...command.args]),
+          );
+          if (!fault) return p.exec();
+          return run(fault, () => p.exec());
         };
       },
     });

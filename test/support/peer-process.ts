@@ -4,7 +4,9 @@
  */
 import Redis from 'ioredis';
 import { MemoLockRemoteComputationError, RedisMemoLockEngine } from '../../lib';
+import { loadOtelApi } from '../../lib/engine/otel-instruments';
 import { recordingLogger } from './logger';
+import { type OtelSdk, registerOtelSdk } from './otel-sdk';
 import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
 
 const client = new Redis(process.argv[2], { maxRetriesPerRequest: 1 });
@@ -12,6 +14,8 @@ client.on('error', () => undefined);
 // State changes (Redis killed by a fault test, say) are the test's business, not the console's.
 const engine = new RedisMemoLockEngine({ client, logger: recordingLogger() });
 const send = (message: PeerMessage) => process.send!(message);
+// Registered after the engine exists, as an app whose telemetry starts late would: it still gets figures.
+const otel: OtelSdk | undefined = process.env.MEMOLOCK_PEER_OTEL === '1' ? registerOtelSdk() : undefined;
 
 async function call(request: PeerRequest): Promise<CallResult> {
   const handle = engine.memoLock(request.tag, {
@@ -55,16 +59,30 @@ async function call(request: PeerRequest): Promise<CallResult> {
   }
 }
 
-process.on('message', (message: { reqId: number; request: PeerRequest } | 'exit') => {
+type Incoming = { reqId: number; request: PeerRequest } | { reqId: number; metrics: true } | 'exit';
+
+process.on('message', (message: Incoming) => {
   if (message === 'exit') {
     void engine
       .close()
       .then(() => client.quit())
+      .then(() => otel?.stop())
       .then(() => process.exit(0));
+    return;
+  }
+  if ('metrics' in message) {
+    void (otel?.collect() ?? Promise.resolve([])).then((points) =>
+      send({ type: 'metrics', reqId: message.reqId, points }),
+    );
     return;
   }
   const calls = Array.from({ length: message.request.callers }, () => call(message.request));
   void Promise.all(calls).then((results) => send({ type: 'results', reqId: message.reqId, results }));
 });
 
-client.once('ready', () => send({ type: 'ready' }));
+// With the SDK, ready once the engine has loaded the OpenTelemetry API too (a dynamic import, which may take
+// longer than the connection on a busy machine): what the test counts then starts at its first call.
+const apiLoaded = otel
+  ? loadOtelApi().then(() => new Promise((resolve) => setImmediate(resolve)))
+  : undefined;
+client.once('ready', () => void Promise.resolve(apiLoaded).then(() => send({ type: 'ready' })));

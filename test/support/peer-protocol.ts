@@ -1,4 +1,6 @@
 /** Messages between a test and a peer process (see peer-process.ts). */
+import type { Point } from './otel-sdk';
+
 export interface PeerRequest {
   op: 'get';
   tag: string;
@@ -39,4 +41,5 @@ export interface CallResult {
 export type PeerMessage =
   | { type: 'ready' }
   | { type: 'computing'; id: string; at: number }
-  | { type: 'results'; reqId: number; results: CallResult[] };
+  | { type: 'results'; reqId: number; results: CallResult[] }
+  | { type: 'metrics'; reqId: number; points: Point[] };

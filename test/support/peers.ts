@@ -1,11 +1,14 @@
 /** Spawns peer processes (real OS processes) that run the engine against the test's Redis. */
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
+import type { Point } from './otel-sdk';
 import type { CallResult, PeerMessage, PeerRequest } from './peer-protocol';
 
 export interface Peer {
   readonly pid: number;
   run(request: PeerRequest): Promise<CallResult[]>;
+  /** The peer's OpenTelemetry data points (spawned with `{ otel: true }`; none otherwise). */
+  metrics(): Promise<Point[]>;
   /** Resolves when this peer starts computing. */
   computing(): Promise<void>;
   /** Every computation this peer started so far: the resource id and when (`Date.now()`). */
@@ -15,18 +18,22 @@ export interface Peer {
   stop(): Promise<void>;
 }
 
-export async function spawnPeer(redisUrl: string): Promise<Peer> {
+/** `otel`: the peer registers the real OpenTelemetry SDK with in-memory readers (see otel-sdk.ts). */
+export async function spawnPeer(redisUrl: string, options: { otel?: boolean } = {}): Promise<Peer> {
   const child: ChildProcess = fork(join(__dirname, 'peer-process.ts'), [redisUrl], {
     execArgv: ['--require', 'tsx/cjs'],
+    env: options.otel ? { ...process.env, MEMOLOCK_PEER_OTEL: '1' } : process.env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map<number, (results: CallResult[]) => void>();
+  const pendingMetrics = new Map<number, (points: Point[]) => void>();
   const computingWaiters: Array<() => void> = [];
   const computations: Array<{ id: string; at: number }> = [];
   let nextId = 0;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.on('message', (message: PeerMessage) => {
     if (message.type === 'results') pending.get(message.reqId)?.(message.results);
+    if (message.type === 'metrics') pendingMetrics.get(message.reqId)?.(message.points);
     if (message.type === 'computing') {
       computations.push({ id: message.id, at: message.at });
       computingWaiters.splice(0).forEach((w) => w());
@@ -48,6 +55,14 @@ export async function spawnPeer(redisUrl: string): Promise<Peer> {
         exited.then(() => reject(new Error(`peer ${child.pid} exited`)));
       });
     },
+    metrics() {
+      const reqId = nextId++;
+      return new Promise<Point[]>((resolve, reject) => {
+        pendingMetrics.set(reqId, resolve);
+        child.send({ reqId, metrics: true });
+        exited.then(() => reject(new Error(`peer ${child.pid} exited`)));
+      });
+    },
     computing: () => new Promise<void>((resolve) => computingWaiters.push(resolve)),
     computations,
     async kill(signal = 'SIGKILL') {
@@ -63,6 +78,6 @@ export async function spawnPeer(redisUrl: string): Promise<Peer> {
   };
 }
 
-export function spawnPeers(redisUrl: string, count: number): Promise<Peer[]> {
-  return Promise.all(Array.from({ length: count }, () => spawnPeer(redisUrl)));
+export function spawnPeers(redisUrl: string, count: number, options?: { otel?: boolean }): Promise<Peer[]> {
+  return Promise.all(Array.from({ length: count }, () => spawnPeer(redisUrl, options)));
 }
