@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { commandStats, freePort, startRedis, type TestRedis } from '../test/support/redis-server';
 import type { Freshness, PeerName } from './peers';
+import { mergeResults } from './results-file';
 import type { WorkerReply, WorkerRequest } from './worker';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -695,16 +696,12 @@ async function main() {
     log('BENCH_ONLY: bench/results/latest.json updated; RESULTS.md left as it is (its sections follow)');
   } else {
     writeFileSync(join(__dirname, 'results', 'latest.json'), JSON.stringify({ meta, scenarios }, null, 2));
-    // The L1 section is written by `npm run bench:l1`, not by this run: keep it.
+    // Sections this run does not write (`npm run bench:l1`'s, before/after comparisons) are kept.
     const results = join(__dirname, 'RESULTS.md');
     const previous = existsSync(results) ? readFileSync(results, 'utf8') : '';
-    const l1 = previous.indexOf(L1_SECTION);
-    writeFileSync(results, l1 >= 0 ? `${md.trimEnd()}\n\n${previous.slice(l1)}` : md);
+    writeFileSync(results, mergeResults(md, previous));
   }
   process.stdout.write(`${md}\n`);
 }
-
-/** The heading of RESULTS.md's L1 section, which `npm run bench:l1`'s figures fill and full runs keep. */
-const L1_SECTION = '## L1 (`npm run bench:l1`)';
 
 void main();
