@@ -32,6 +32,7 @@ import { type L1Read, L1Refill } from './l1-refill';
 import type { MemoLockLogger } from './memolock-engine.interface';
 import type { Obtained } from './memolock-handle';
 import type { RedisLink } from './redis-call';
+import type { MemoLockCommands } from './redis-commands';
 import { decodeValue, type ResolvedTagOptions } from './resource-codec';
 
 /** A key being read for the L1: the tag's options (its serializer decodes) and the id. */
@@ -51,11 +52,11 @@ interface PendingRead {
 
 type PipelineReply = [error: Error | null, result: unknown] | undefined;
 
-/** What a key's GET and PTTL replies give the L1: its decoded value, or nothing to keep. */
-function decoded({ context: { tag, id } }: PendingRead, get: PipelineReply, pttl: PipelineReply): ReadResult {
-  const raw = get?.[1];
-  const ms = pttl?.[1];
-  if (get?.[0] || pttl?.[0] || typeof raw !== 'string' || typeof ms !== 'number') return undefined;
+/** What a key's value and PTTL (one `memolockReadWithTtl` reply) give the L1: its decoded value, or nothing. */
+function decoded({ context: { tag, id } }: PendingRead, reply: PipelineReply): ReadResult {
+  if (!reply || reply[0] || !Array.isArray(reply[1])) return undefined;
+  const [raw, ms] = reply[1] as [unknown, unknown];
+  if (typeof raw !== 'string' || typeof ms !== 'number') return undefined;
   if (!(ms > 0 || ms === -1)) return undefined; // gone, or about to be
   let value: unknown;
   try {
@@ -168,9 +169,10 @@ export class L1Reads {
   /**
    * The value of `key` and its PTTL, with the other background reads of this turn: one pipeline and one
    * socket write for them all on standalone Redis (a read per command would cost the process more than the
-   * calls it warms the L1 for), one per key on a cluster, where a pipeline's keys must share a slot. A
-   * write between a key's GET and PTTL is reported after the ticket: its invalidation refuses or drops the
-   * fill.
+   * calls it warms the L1 for), one per key on a cluster, where a pipeline's keys must share a slot. Both
+   * come from one small script, so from the master even through a Cluster client that reads from replicas
+   * (`scaleReads`): a replica may answer a value the master has replaced, after the invalidation that would
+   * have refused it.
    */
   #read(key: string, context: ReadContext): ReturnType<L1Read> {
     if (this.#batch.length === 0) process.nextTick(() => this.#flush());
@@ -190,13 +192,15 @@ export class L1Reads {
     const { client } = this.#link;
     const sent = this.#link
       .call('PIPELINE', () => {
-        const pipeline = client.pipeline();
-        for (const { key } of batch) pipeline.get(key).pttl(key);
+        // ioredis adds the scripts defineCommand defined to pipelines too; its types do not know them.
+        const pipeline = client.pipeline() as ReturnType<typeof client.pipeline> &
+          Pick<MemoLockCommands, 'memolockReadWithTtl'>;
+        for (const { key } of batch) void pipeline.memolockReadWithTtl(key);
         return pipeline.exec();
       })
       .then(
         (replies) => {
-          batch.forEach((read, i) => read.resolve(decoded(read, replies?.[2 * i], replies?.[2 * i + 1])));
+          batch.forEach((read, i) => read.resolve(decoded(read, replies?.[i])));
         },
         (error: unknown) => {
           for (const read of batch) read.reject(error);

@@ -74,14 +74,13 @@ export class L1Refill implements InvalidationListener {
     if (this.#closed) return;
     const now = this.#clock();
     this.#sweep(now);
-    const expected: Expected = {
-      context,
-      until: now + REFILL_WINDOW_MS,
-      reads: 0,
-      reading: false,
-      again: false,
-    };
-    this.#expected.delete(key);
+    // Every caller of a stampede expects the same write: they share one record, so one read (and at most one
+    // more, for an invalidation during it) serves them all rather than one read each.
+    const current = this.#expected.get(key);
+    const expected: Expected = current ?? { context, until: 0, reads: 0, reading: false, again: false };
+    expected.until = now + REFILL_WINDOW_MS;
+    expected.reads = 0;
+    this.#expected.delete(key); // to the end: the map stays in window order (see #sweep)
     this.#expected.set(key, expected);
     if (this.#cache.invalidatedSince(key, ticket)) this.#start(key, expected);
   }

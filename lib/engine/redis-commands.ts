@@ -111,10 +111,13 @@ end
 return 0`;
 
 /**
- * A stale copy (`T/stale:I`) and what is left of its ttl, read together: a `PTTL` sent apart could describe a
- * copy written between the two reads. KEYS: the stale copy. Returns { value or false, PTTL }.
+ * A string key and what is left of its ttl, read together: a `PTTL` sent apart could describe a value
+ * written between the two reads. And a script always runs on a master, where a plain `GET` through a Cluster
+ * client with `scaleReads` could be answered by a replica that has not applied the latest write yet. Used
+ * for a stale copy (`T/stale:I`) and for the L1's reads of `T:I`. KEYS: the key. Returns { value or false,
+ * PTTL } ({ false, -2 } for a missing key or another type).
  */
-const READ_STALE = `
+const READ_WITH_TTL = `
 local value = redis.pcall('GET', KEYS[1])
 if type(value) ~= 'string' then
   return { false, -2 }
@@ -156,7 +159,7 @@ export interface MemoLockCommands {
     keepStale: '1' | '0',
   ): Promise<number>;
   memolockDropRecord(key: string, record: string): Promise<number>;
-  memolockReadStale(staleKey: string): Promise<[string | null, number]>;
+  memolockReadWithTtl(key: string): Promise<[string | null, number]>;
 }
 
 export type MemoLockClient = (Redis | Cluster) & MemoLockCommands;
@@ -169,7 +172,7 @@ const SCRIPTS: Record<keyof MemoLockCommands, { numberOfKeys: number; lua: strin
   memolockStoreAndRelease: { numberOfKeys: 2, lua: STORE_AND_RELEASE },
   memolockStoreFreshAndRelease: { numberOfKeys: 4, lua: STORE_FRESH_AND_RELEASE },
   memolockDropRecord: { numberOfKeys: 1, lua: DROP_RECORD },
-  memolockReadStale: { numberOfKeys: 1, lua: READ_STALE },
+  memolockReadWithTtl: { numberOfKeys: 1, lua: READ_WITH_TTL },
 };
 
 /** Defines the scripts on `client` (idempotent) and returns it typed with them. */

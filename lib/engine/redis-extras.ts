@@ -18,7 +18,7 @@ import { writeExtras } from './redis-lock';
 export async function readStale(link: RedisLink, names: ResourceNames) {
   const { client } = link;
   const [[copy, left], throttle] = await Promise.all([
-    link.call('EVALSHA', () => client.memolockReadStale(names.staleKey)),
+    link.call('EVALSHA', () => client.memolockReadWithTtl(names.staleKey)),
     link.call('GET', () => client.get(names.throttleKey)),
   ]);
   return { copy: parseStaleCopy(copy), left, throttled: throttle !== null };

@@ -95,7 +95,7 @@ describe('freshness and fail-safe', () => {
       await storeAndExpire(other, tag, options, 'v1');
       // The read of the stale copy reaches Redis late: the other engine's refresh stores v2 meanwhile.
       const delayed = faulty.inject({
-        command: 'memolockReadStale',
+        command: 'memolockReadWithTtl',
         when: (args) => JSON.stringify(args).includes(`${tag}/stale:k`),
         delay: 300,
       });

@@ -16,7 +16,7 @@ import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 import { startTcpProxy } from '../support/tcp-proxy';
-import { until } from '../support/until';
+import { commandCalls, until } from '../support/until';
 
 const run = promisify(execFile);
 
@@ -130,6 +130,23 @@ describe('the L1 in the read path', () => {
     expect(first.status).toBe('stored');
     await until(() => held(engine, 'a') === 'v1', 'the L1 holds the stored value');
     expect(await sentDuring(faulty, () => handle.getResource('a', 1_000, never))).toEqual([]);
+  });
+
+  it('reads a stampeded key back once for all its callers, not once per caller', async () => {
+    const { engine } = l1Engine();
+    const handle = engine.memoLock<number>(tag, { lockTimeout: 5_000 });
+    await active(engine);
+    // Each background read runs one PTTL (in its script): Redis's own count tells how many were made.
+    const before = await commandCalls(admin, 'pttl');
+    const slow = async () => {
+      await sleep(50);
+      return { value: 1, ttl: 60_000 };
+    };
+    const values = await Promise.all(Array.from({ length: 200 }, () => handle.getResource('a', 5_000, slow)));
+    expect(values).toEqual(Array(200).fill(1));
+    await until(() => held(engine, 'a') === 1, 'the L1 holds the stored value');
+    await sleep(100); // any read still to come would be under way by now
+    expect((await commandCalls(admin, 'pttl')) - before).toBeLessThanOrEqual(2);
   });
 
   it("a woken waiter's next call is local, whoever produced the value", async () => {

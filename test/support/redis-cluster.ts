@@ -1,6 +1,6 @@
 /**
- * A throwaway local Redis Cluster of three masters on loopback (no persistence, no replicas), formed with
- * `redis-cli --cluster create` and stopped at the end. About 2–3 s to form.
+ * A throwaway local Redis Cluster of three masters on loopback (no persistence; no replicas unless asked
+ * for), formed with `redis-cli --cluster create` and stopped at the end. About 2–3 s to form.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -51,9 +51,10 @@ async function clusterPorts(count: number): Promise<number[]> {
   return ports;
 }
 
-export async function startCluster(): Promise<TestCluster> {
+/** `replicas`: replicas per master (their ports follow the masters' in `ports`). */
+export async function startCluster({ replicas = 0 }: { replicas?: number } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'memolock-cluster-'));
-  const ports = await clusterPorts(3);
+  const ports = await clusterPorts(3 * (1 + replicas));
   const launch = (port: number) =>
     spawn(
       'redis-server',
@@ -91,7 +92,7 @@ export async function startCluster(): Promise<TestCluster> {
       'create',
       ...ports.map((p) => `127.0.0.1:${p}`),
       '--cluster-replicas',
-      '0',
+      String(replicas),
       '--cluster-yes',
     ]);
     const until = Date.now() + 20_000;
@@ -100,6 +101,22 @@ export async function startCluster(): Promise<TestCluster> {
         !(await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok')
       ) {
         if (Date.now() > until) throw new Error('the test cluster did not reach cluster_state:ok');
+        await sleep(100);
+      }
+    }
+    // Every slot range lists its replicas (clients learn them from CLUSTER SLOTS), each in sync.
+    for (;;) {
+      const slots = (await run('redis-cli', ['-p', String(ports[0]), '--json', 'cluster', 'slots'])).stdout;
+      const ranges = JSON.parse(slots) as unknown[][];
+      if (ranges.length > 0 && ranges.every((range) => range.length >= 3 + replicas)) break;
+      if (Date.now() > until) throw new Error('the test cluster did not list its replicas');
+      await sleep(100);
+    }
+    for (const port of ports) {
+      for (;;) {
+        const info = (await run('redis-cli', ['-p', String(port), 'info', 'replication'])).stdout;
+        if (info.includes('role:master') || info.includes('master_link_status:up')) break;
+        if (Date.now() > until) throw new Error('a replica of the test cluster did not sync');
         await sleep(100);
       }
     }
