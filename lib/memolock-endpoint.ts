@@ -12,7 +12,12 @@ interface NodeAddress {
 
 function address(node: NodeAddress | string | number): string {
   if (typeof node === 'number') return `127.0.0.1:${node}`;
-  if (typeof node === 'string') return node.replace(/^[a-z]+:\/\/(?:[^@/]*@)?/i, '').replace(/\/.*$/, '');
+  if (typeof node === 'string') {
+    // `redis://user:pass@host:port/db`, or the same without a scheme, which ioredis accepts as well: only
+    // what follows the last `@` (a password may hold `@`, `/` or `?`), up to a path or query.
+    const rest = node.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+    return rest.slice(rest.lastIndexOf('@') + 1).split(/[/?#]/)[0];
+  }
   return `${node.host ?? '127.0.0.1'}:${node.port ?? 6379}`;
 }
 
