@@ -14,8 +14,31 @@ import type { MemoLockEvent, MemoLockEvents } from './memolock-events';
 import { type HandleWork, type Obtained, runComputation } from './memolock-handle';
 import { OtelInstruments } from './otel-instruments';
 
-/** How often (in calls) the global OpenTelemetry providers are looked up again. */
-const RECHECK_EVERY = 1024;
+/**
+ * How often (ms) the global OpenTelemetry providers are looked up again, for every open engine: an SDK
+ * registered after the engines were made (after `NestFactory.create`, say) is followed within this, however
+ * few calls come. One timer for the process (unref'd), and none once every engine is closed; calls pay
+ * nothing for it.
+ */
+const RECHECK_MS = 1_000;
+const open = new Set<CallObserver>();
+let recheck: ReturnType<typeof setInterval> | undefined;
+
+function follow(observer: CallObserver): void {
+  open.add(observer);
+  if (recheck !== undefined) return;
+  recheck = setInterval(() => {
+    for (const each of open) each.refresh();
+  }, RECHECK_MS);
+  recheck.unref();
+}
+
+function unfollow(observer: CallObserver): void {
+  open.delete(observer);
+  if (open.size > 0 || recheck === undefined) return;
+  clearInterval(recheck);
+  recheck = undefined;
+}
 
 /** The outcomes a call is counted under: its status, or how it failed. */
 export type CallOutcome = MemoLockStatus | 'timeout' | 'error';
@@ -32,7 +55,6 @@ export class CallObserver {
   readonly #collapsedIsRemote: boolean;
   /** `renew` of a computation that runs without the lock (Redis unavailable): not a renewal. */
   readonly #lockless: RenewLock | undefined;
-  #countdown = RECHECK_EVERY;
   /** Attribute sets, made once per tag and outcome (a bounded set: tags are a program's own names). */
   readonly #attributes = new Map<string, Attributes>();
   readonly #waiterGauges = new Map<string, (delta: number) => void>();
@@ -42,18 +64,22 @@ export class CallObserver {
     this.#collapsedIsRemote = options.collapsedIsRemote;
     this.#lockless = options.lockless;
     this.#otel.refresh();
+    follow(this);
   }
 
   /** Whether calls are observed now: somebody listens, or an OpenTelemetry SDK is registered. */
   watching(): boolean {
-    if (--this.#countdown === 0) this.refresh();
     return this.events.listening || this.#otel.active;
   }
 
   /** Looks the global OpenTelemetry providers up again (an SDK registered or replaced since). */
   refresh(): void {
-    this.#countdown = RECHECK_EVERY;
     this.#otel.refresh();
+  }
+
+  /** The engine is closed: its providers are no longer looked up. */
+  close(): void {
+    unfollow(this);
   }
 
   /**

@@ -165,6 +165,7 @@ export class InMemoryMemoLockEngine extends MemoLockEngine implements MemoLockBa
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#observer.close();
     this.#flights.closeAll();
     for (const flight of this.#refreshing) {
       const { tag, id } = flight;

@@ -272,6 +272,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#observer.close();
     this.#flights.closeAll();
     const stopping: Promise<void>[] = [...this.#ctx.chores];
     for (const flight of this.#ctx.live) {
