@@ -28,6 +28,8 @@ interface TagSubscription {
   watchers: number;
   ready: Promise<unknown>;
   failed: boolean;
+  /** Redis confirmed the pattern (and it has not failed since): a PUBLISH from now on reaches this process. */
+  active: boolean;
 }
 
 const RECHECK: HubEvent = { type: 'recheck' };
@@ -97,7 +99,7 @@ export class NotificationHub {
     if (!set) this.#watchers.set(key, (set = new Set()));
     let subscription = this.#tags.get(tag);
     if (!subscription) {
-      subscription = { watchers: 0, ready: Promise.resolve(), failed: true };
+      subscription = { watchers: 0, ready: Promise.resolve(), failed: true, active: false };
       this.#tags.set(tag, subscription);
     }
     if (!set.has(watcher)) {
@@ -106,6 +108,17 @@ export class NotificationHub {
     }
     if (subscription.failed) this.#subscribe(tag, subscription);
     return subscription.ready;
+  }
+
+  /**
+   * {@link watch}, only when the tag's subscription is already active (then nothing is sent, and a key read
+   * from now on cannot miss a value published after it): true if `watcher` now gets `tag:id`'s messages.
+   * Otherwise nothing changes, and the caller subscribes with {@link watch} when it finds it must wait.
+   */
+  watchIfSubscribed(tag: string, id: string, watcher: Watcher): boolean {
+    if (this.#closed || !this.#tags.get(tag)?.active) return false;
+    void this.watch(tag, id, watcher);
+    return true;
   }
 
   /** Stops routing `tag:id` to `watcher`; the tag is unsubscribed when nothing waits on it any more. */
@@ -137,6 +150,7 @@ export class NotificationHub {
 
   #subscribe(tag: string, subscription: TagSubscription): void {
     subscription.failed = false;
+    subscription.active = false;
     let connection: Redis | Cluster;
     try {
       connection = this.#connection();
@@ -151,10 +165,15 @@ export class NotificationHub {
       this.#commandTimeout,
       'PSUBSCRIBE',
     );
-    subscription.ready.catch(() => {
-      // The next watcher asks again; ioredis keeps the pattern if the reply only came late.
-      if (this.#tags.get(tag) === subscription) subscription.failed = true;
-    });
+    subscription.ready.then(
+      () => {
+        subscription.active = !subscription.failed;
+      },
+      () => {
+        // The next watcher asks again; ioredis keeps the pattern if the reply only came late.
+        if (this.#tags.get(tag) === subscription) subscription.failed = true;
+      },
+    );
   }
 
   #connection(): Redis | Cluster {
@@ -206,7 +225,10 @@ export class NotificationHub {
     this.#subscriber = undefined;
     this.#replacing = true;
     subscriber.removeAllListeners('pmessage');
-    for (const subscription of this.#tags.values()) subscription.failed = true;
+    for (const subscription of this.#tags.values()) {
+      subscription.failed = true;
+      subscription.active = false;
+    }
     this.#state.subscriberEnded();
     this.#recheckAll();
   }

@@ -1,9 +1,9 @@
 /**
  * The engine's Lua scripts, defined on the client with ioredis's `defineCommand`: sent once as EVAL, then
- * called by SHA (and re-sent by ioredis itself after a SCRIPT FLUSH or a failover). All but two touch one key
- * only, so that they run on a Redis Cluster too; STORE_AND_RELEASE and STORE_FRESH_AND_RELEASE touch the
- * value and the lock (and the record and stale copy), which live in different slots there, and serve
- * standalone Redis only.
+ * called by SHA (and re-sent by ioredis itself after a SCRIPT FLUSH or a failover). All but three touch one
+ * key only, so that they run on a Redis Cluster too; READ_OR_LOCK, STORE_AND_RELEASE and
+ * STORE_FRESH_AND_RELEASE touch the value and the lock (and the record and stale copy), which live in
+ * different slots there (SPEC §2's names share no hash tag), and serve standalone Redis only.
  */
 import type { Cluster, Redis } from 'ioredis';
 
@@ -32,6 +32,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0`;
+
+/**
+ * The miss path's one round trip (SPEC §2, steps 1 to 3 at once): the value if `T:I` holds one; else the lock
+ * (`SET T/lock:I <token> NX PX <lockTimeout>`) if it is free; else how long the holder's lease has left.
+ * Atomic, so that "no value and the lock is free" and "taken" are the same instant: a holder never computes
+ * a value that was stored between its read and its lock. KEYS: value, lock. ARGV: token, lockTimeout ms.
+ * Returns `{'value', <value>}`, `{'locked'}` or `{'held', <PTTL of the lock>}`. A value key holding another
+ * type reads as a miss, as MGET says (see STORE_AND_RELEASE). Only GET, SET and PTTL run inside: the ACL
+ * rules a tag needs stay the same.
+ */
+const READ_OR_LOCK = `
+local value = redis.pcall('GET', KEYS[1])
+if type(value) == 'string' then
+  return {'value', value}
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return {'locked'}
+end
+return {'held', redis.call('PTTL', KEYS[2])}`;
 
 /**
  * A store script: the value and its notification, `extra` (more writes), then the lock's release, unless the
@@ -102,7 +121,16 @@ if type(value) ~= 'string' then
 end
 return { value, redis.call('PTTL', KEYS[1]) }`;
 
+/** What READ_OR_LOCK answers. */
+export type ReadOrLockReply = ['value', string] | ['locked'] | ['held', number];
+
 export interface MemoLockCommands {
+  memolockReadOrLock(
+    valueKey: string,
+    lockKey: string,
+    token: string,
+    lockTimeout: number,
+  ): Promise<ReadOrLockReply>;
   memolockRelease(lockKey: string, token: string): Promise<number>;
   memolockRenew(lockKey: string, token: string, ms: number): Promise<number>;
   memolockFail(lockKey: string, token: string, failChannel: string, payload: string): Promise<number>;
@@ -134,6 +162,7 @@ export interface MemoLockCommands {
 export type MemoLockClient = (Redis | Cluster) & MemoLockCommands;
 
 const SCRIPTS: Record<keyof MemoLockCommands, { numberOfKeys: number; lua: string }> = {
+  memolockReadOrLock: { numberOfKeys: 2, lua: READ_OR_LOCK },
   memolockRelease: { numberOfKeys: 1, lua: RELEASE },
   memolockRenew: { numberOfKeys: 1, lua: RENEW },
   memolockFail: { numberOfKeys: 1, lua: FAIL },

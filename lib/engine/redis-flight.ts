@@ -27,6 +27,7 @@ import type { HandleWork, Obtained } from './memolock-handle';
 import type { HubEvent, NotificationHub, Watcher } from './notification-hub';
 import { META_INFIX, type ResourceNames } from './protocol';
 import { type RedisLink, RedisUnavailableError } from './redis-call';
+import type { MissForecast } from './miss-forecast';
 import {
   checkBeforeRefresh,
   dropForeignRecord,
@@ -34,7 +35,7 @@ import {
   recordExternalValue,
   staleCopyAge,
 } from './redis-extras';
-import { RedisLock } from './redis-lock';
+import { type LockProbe, RedisLock } from './redis-lock';
 import { decodeValue, type ResolvedTagOptions } from './resource-codec';
 import { MAX_TIMER_MS } from './validation';
 import type { ReadRequester, ValueReader } from './value-reader';
@@ -58,6 +59,8 @@ export interface FlightContext {
   earlyTried: Map<string, string>;
   /** Cleanups under way in the background, which close() waits for. */
   chores: Set<Promise<void>>;
+  /** Which tags' first reads are expected to miss (those start with the read-or-lock script). */
+  misses: MissForecast;
   logger: MemoLockLogger;
   /** Told of what only a flight knows: a miss, a takeover, a remote failure. */
   observer: CallObserver;
@@ -115,6 +118,8 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   #awaitsDelivery = false;
   /** When this flight started external work (how long it took goes into the value's record). */
   #externalSince = 0;
+  /** Its first read is the read-or-lock script (a miss was expected), not yet answered. */
+  #probesFirst = false;
 
   constructor(ctx: FlightContext, tag: ResolvedTagOptions, id: string, work: HandleWork) {
     this.#ctx = ctx;
@@ -139,9 +144,18 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     return this.#stopped ?? Promise.resolve();
   }
 
-  /** The first read (batched with the other flights' of this turn); see {@link valueRead}. */
+  /**
+   * The first read: batched with the other flights' of this turn (see {@link valueRead}), or, when the tag's
+   * reads mostly miss, the read-or-lock script at once (see miss-forecast.ts): on a miss, it has taken the
+   * lock too, or read the holder's lease. Not for a tag with freshness options (its miss needs the value's
+   * record first), nor on a cluster (no script may touch the value and the lock there).
+   */
   start(): void {
     const { tag } = this.#tag;
+    if (this.#tag.freshness === undefined && !this.#clustered && this.#ctx.misses.expectsMiss(tag)) {
+      this.#probesFirst = true;
+      return this.#wait(undefined);
+    }
     if (this.#tag.freshness === undefined) this.#ctx.reader.read(`${tag}:${this.#id}`, this);
     else this.#ctx.reader.read(`${tag}:${this.#id}`, this, `${tag}${META_INFIX}${this.#id}`);
   }
@@ -151,6 +165,7 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
    * a miss starts the wait, or serves the stale copy.
    */
   valueRead(raw: string | null, record: string | null | undefined): void {
+    this.#ctx.misses.record(this.#tag.tag, raw === null);
     if (this.#abandoned) return this.#wait(undefined);
     if (raw === null) return this.#wait(undefined, record);
     let value: unknown;
@@ -233,7 +248,8 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     this.#names = this.#tag.names(this.#id);
     this.#lock = new RedisLock(this.#ctx.link, this.#names, this.#tag.lockTimeout);
     this.#ctx.live.add(this);
-    this.#ctx.observer.missed(this.flight, this.#tag.tag);
+    // A first read by script is a miss once it says so (see #loop).
+    if (!this.#probesFirst) this.#ctx.observer.missed(this.flight, this.#tag.tag);
     const run = firstReadError === undefined ? this.#run(record) : this.#redisFailed(firstReadError);
     const resource = this.#names.valueKey;
     this.#stopped = run
@@ -346,20 +362,32 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
   async #loop(): Promise<Outcome> {
     const lock = this.#lock!;
     for (;;) {
+      /** The holder's lease, when someone else holds the lock; `undefined` when this flight does. */
+      let pttl: number | undefined;
       if (!lock.held) {
         this.#assertWanted();
-        let taken: boolean;
+        let probe: LockProbe;
         try {
-          taken = await lock.acquire();
+          probe = await this.#probe();
         } catch (error) {
+          if (error === ABANDONED) throw error;
           return this.#redisFailed(error);
         }
+        if (this.#probesFirst) {
+          this.#probesFirst = false;
+          this.#ctx.misses.record(this.#tag.tag, probe.kind !== 'value');
+          if (probe.kind === 'value') return this.#value(probe.raw, 'hit');
+          this.#ctx.observer.missed(this.flight, this.#tag.tag);
+        }
+        if (probe.kind === 'value') return this.#value(probe.raw, 'collapsed');
+        const taken = probe.kind === 'locked';
         if (taken && this.#refresh && this.#work.kind !== 'external') {
           const ahead = await this.#checkRefresh(lock);
           if (ahead !== 'go') return ahead;
-        } else if (taken && this.#tag.freshness && this.#work.kind !== 'external') {
+        } else if (taken && this.#tag.freshness && this.#work.kind !== 'external' && this.#clustered) {
           // An early refresh lands about when the value expires: a miss just before it may take the lock
-          // just after it. Read the value once more rather than compute it twice.
+          // just after it. Read the value once more rather than compute it twice. (On standalone Redis the
+          // lock was taken in the same script as the value was found missing: nothing can land between.)
           const raw = await this.#read().catch(() => null);
           if (raw !== null) {
             lock.release();
@@ -369,23 +397,26 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
         this.#mustTry = false;
         // Once taken, this flight owes the other processes a value or a notice, whoever still waits here.
         if (taken && this.#work.kind !== 'external') {
+          this.#stopWatching(); // the holder waits for nobody
           this.#computing = true;
           const covered = this.flight.hasFallback;
           return computeAndStore(this.#resource!, lock, this.#work, covered).catch((error: unknown) =>
             this.#failed(error),
           );
         }
-        if (taken && this.#work.kind === 'external') {
+        if (probe.kind === 'held') {
+          this.flight.releaseOwner(); // the owner's own work will not run here
+          pttl = probe.pttl;
+        } else if (this.#work.kind === 'external') {
           this.#externalSince = performance.now();
           this.#awaitsDelivery = this.#refresh !== undefined;
           await startExternal(this.#resource!, lock, () => this.#watch(), this.#work.start);
         }
-        if (!taken) this.flight.releaseOwner(); // the owner's own work will not run here
       }
 
       let event: HubEvent | 'takeover';
       try {
-        event = await this.#waitForHolder();
+        event = pttl === undefined ? await this.#waitForHolder() : await this.#waitForLease(pttl);
       } catch (error) {
         if (error === ABANDONED) throw error;
         return this.#redisFailed(error);
@@ -407,16 +438,46 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
           );
         }
       }
-
-      let raw: string | null;
-      try {
-        raw = await this.#guarded(() => this.#read());
-      } catch (error) {
-        if (error === ABANDONED) throw error;
-        return this.#redisFailed(error);
-      }
-      if (raw !== null) return this.#value(raw, 'collapsed');
+      // A recheck, a failure to retry, or a lease that ran out: the next probe reads the value again (and
+      // takes the lock when it is free); a flight holding the lock for external work reads it in its wait.
     }
+  }
+
+  /**
+   * SPEC §2 from a miss, steps 2 and 3: the value (stored since the first read), or the lock, or, when
+   * someone else holds it, the holder's lease, with this flight subscribed before the value was last read.
+   *
+   * On standalone Redis that is one script (READ_OR_LOCK), one round trip: when the tag's subscription is
+   * active already (other waiters of the tag keep it), the flight watches first, and the script's read is the
+   * re-read after subscribing; when it is not, a flight that finds the lock held subscribes, then runs the
+   * script once more. On a cluster the value and the lock live in different slots: `SET NX`, then, for a
+   * waiter, the subscription, then `GET` and `PTTL` side by side.
+   */
+  async #probe(): Promise<LockProbe> {
+    const lock = this.#lock!;
+    const { link, hub } = this.#ctx;
+    if (this.#clustered) {
+      if (await lock.acquire()) return { kind: 'locked' };
+      await this.#guarded(() => this.#watch());
+      const { lockKey } = this.#names!;
+      const [raw, pttl] = await this.#guarded(() =>
+        Promise.all([this.#read(), link.call('PTTL', () => link.client.pttl(lockKey))]),
+      );
+      return raw === null ? { kind: 'held', pttl } : { kind: 'value', raw };
+    }
+    // An early refresh takes the lock beside a value that is still there (the script would answer that
+    // value): `SET NX` alone; when someone else holds the lock, the script below reads the value again.
+    if (this.#refresh?.early && (await lock.acquire())) return { kind: 'locked' };
+    const subscribed = hub.watchIfSubscribed(this.#tag.tag, this.#id, this);
+    if (subscribed) this.#watching = true;
+    const probe = await lock.readOrAcquire();
+    if (probe.kind !== 'held' || subscribed) return probe;
+    // Someone holds the lock, and a value published after the script read would be missed: subscribe, then
+    // look again (the holder may have stored, or gone, meanwhile). Not guarded after the script: a lock it
+    // takes is owed a value or a notice, whoever still waits (see #loop).
+    await this.#guarded(() => this.#watch());
+    this.#assertWanted();
+    return lock.readOrAcquire();
   }
 
   /**
@@ -454,7 +515,10 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
     return FALLBACK;
   }
 
-  /** Subscribes, reads the key once more, and waits for the holder's message, its lease's end, or a recheck. */
+  /**
+   * For a flight holding the lock (external work): subscribes, reads the key once more, and waits for the
+   * program's message, the lease's end, or a recheck.
+   */
   async #waitForHolder(): Promise<HubEvent | 'takeover'> {
     await this.#guarded(() => this.#watch());
     const { link } = this.#ctx;
@@ -463,11 +527,25 @@ export class RedisFlight implements Watcher, ReadRequester, Flown {
       Promise.all([this.#read(), link.call('PTTL', () => link.client.pttl(lockKey))]),
     );
     if (raw !== null) return { type: 'value', raw };
+    return this.#waitForLease(pttl);
+  }
+
+  /**
+   * Waits, subscribed, for the holder's message, a recheck, or the end of its lease (`pttl` ms from the last
+   * read; -2 when there was no lock, -1 for a lock without expiry: only a message or the callers' timeouts
+   * end that wait).
+   */
+  #waitForLease(pttl: number): Promise<HubEvent | 'takeover'> {
+    this.#assertWanted();
     const pending = this.#takeMail();
-    if (pending) return pending;
-    if (pttl === -2) return 'takeover'; // no lock: nobody computes, try to take it
-    // pttl -1 is a lock without expiry (a peer's bug): only a message or the callers' timeouts end the wait.
+    if (pending) return Promise.resolve(pending);
+    if (pttl === -2) return Promise.resolve('takeover'); // no lock: nobody computes, try to take it
     return this.#sleep(pttl > 0 ? Math.min(pttl + TAKEOVER_MARGIN_MS, MAX_TIMER_MS) : undefined);
+  }
+
+  /** Whether the engine's client is a Redis Cluster (no script may touch the value and the lock there). */
+  get #clustered(): boolean {
+    return this.#ctx.link.client.isCluster;
   }
 
   #read(): Promise<string | null> {

@@ -9,9 +9,19 @@ import { Messages } from '../memolock.messages';
 import { staleCopy } from './freshness-record';
 import { encodeFailure, GIVE_UP_NOTICE, type ResourceNames } from './protocol';
 import { type RedisLink, RedisUnavailableError } from './redis-call';
+import type { ReadOrLockReply } from './redis-commands';
 import { toRedisMs } from './validation';
 
 const ignore = () => undefined;
+
+/** What {@link RedisLock.readOrAcquire} found: the value, the lock (now this holder's), or the holder's lease. */
+export type LockProbe =
+  | { kind: 'value'; raw: string }
+  | { kind: 'locked' }
+  /** `pttl`: what is left of the holder's lease (ms), -1 for a lock without expiry (a peer's bug). */
+  | { kind: 'held'; pttl: number };
+
+const LOCKED: LockProbe = Object.freeze({ kind: 'locked' });
 
 /** What a tag with freshness options stores beside the value (see freshness-record.ts). */
 export interface StoredExtras {
@@ -61,6 +71,32 @@ export class RedisLock {
       return true;
     } catch (error) {
       sent?.then((reply) => reply === 'OK' && this.#release(token), ignore);
+      throw error;
+    }
+  }
+
+  /**
+   * The miss path in one round trip, on standalone Redis only (READ_OR_LOCK touches the value and the lock,
+   * which a cluster keeps in different slots): the value if there is one, else the lock if it is free, else
+   * the holder's lease. A reply that comes after the command timeout may still have taken the lock, for
+   * nobody: such a late grant is given back as soon as it answers, as with {@link acquire}.
+   */
+  async readOrAcquire(): Promise<LockProbe> {
+    const token = randomUUID();
+    const { client } = this.#link;
+    const { valueKey, lockKey } = this.#names;
+    let sent: Promise<ReadOrLockReply> | undefined;
+    try {
+      const reply = await this.#link.call(
+        'EVALSHA',
+        () => (sent = client.memolockReadOrLock(valueKey, lockKey, token, this.#lockTimeout)),
+      );
+      if (reply[0] === 'value') return { kind: 'value', raw: reply[1] };
+      if (reply[0] === 'held') return { kind: 'held', pttl: reply[1] };
+      this.#token = token;
+      return LOCKED;
+    } catch (error) {
+      sent?.then((reply) => reply[0] === 'locked' && this.#release(token), ignore);
       throw error;
     }
   }

@@ -22,6 +22,7 @@ import { NotificationHub } from './notification-hub';
 import { keyPrefixOf } from './protocol';
 import { RedisLink } from './redis-call';
 import { defineMemoLockCommands } from './redis-commands';
+import { MissForecast } from './miss-forecast';
 import { type FlightContext, RedisFlight } from './redis-flight';
 import { resolveEngineDefaults, type ResolvedTagOptions, resolveTagOptions } from './resource-codec';
 import { assertDuration, assertL1Options, assertLogger, MAX_TIMER_MS } from './validation';
@@ -132,6 +133,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
       refreshes: new Set(),
       earlyTried: new Map(),
       chores: new Set(),
+      misses: new MissForecast(),
       logger,
       observer: this.#observer,
     };

@@ -435,8 +435,9 @@ describe('freshness and fail-safe', () => {
       };
       const first = other.memoLock(tag, options).getResource('k', 5_000, compute);
       await until(() => computations === 1, 'the other engine computes');
-      // This engine's lock attempt reaches Redis once the other has stored its value and released the lock.
-      const delayed = faulty.inject({ command: 'set', when: (args) => args.includes('NX'), delay: 300 });
+      // This engine's lock attempt (the read-or-lock script) reaches Redis once the other has stored its
+      // value and released the lock.
+      const delayed = faulty.inject({ command: 'memolockReadOrLock', delay: 300 });
       const second = late.memoLock(tag, options).getResourceWithStatus('k', 5_000, compute);
       await until(() => delayed.hits === 1, 'the late lock attempt is under way');
       held.open();

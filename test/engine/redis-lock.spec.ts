@@ -65,6 +65,74 @@ describe('RedisLock', () => {
     await until(async () => (await admin.exists(names.lockKey)) === 0, 'the lock is gone');
   });
 
+  describe('readOrAcquire (READ_OR_LOCK, one round trip)', () => {
+    it('answers the value when there is one, and touches no lock', async () => {
+      await admin.set(names.valueKey, '"v"');
+      await admin.set(names.lockKey, 'someone', 'PX', 5_000);
+      const lock = lockOf();
+      expect(await lock.readOrAcquire()).toEqual({ kind: 'value', raw: '"v"' });
+      expect(lock.held).toBe(false);
+      expect(await admin.get(names.lockKey)).toBe('someone');
+    });
+
+    it('takes a free lock with a token and its lease when there is no value', async () => {
+      const lock = lockOf(undefined, 3_000);
+      expect(await lock.readOrAcquire()).toEqual({ kind: 'locked' });
+      expect(lock.held).toBe(true);
+      expect(await admin.get(names.lockKey)).toMatch(/^[0-9a-f-]{36}$/);
+      const pttl = await admin.pttl(names.lockKey);
+      expect(pttl).toBeGreaterThan(2_000);
+      expect(pttl).toBeLessThanOrEqual(3_000);
+      // The token is this holder's: its store releases the lock.
+      await lock.storeAndRelease('"mine"', 10_000);
+      expect(await admin.exists(names.lockKey)).toBe(0);
+      expect(await admin.get(names.valueKey)).toBe('"mine"');
+    });
+
+    it('answers the lease of a lock somebody holds (-1 for one without expiry), and leaves it alone', async () => {
+      await admin.set(names.lockKey, 'peer', 'PX', 4_000);
+      const lock = lockOf();
+      const probe = await lock.readOrAcquire();
+      expect(probe.kind).toBe('held');
+      const { pttl } = probe as { pttl: number };
+      expect(pttl).toBeGreaterThan(3_000);
+      expect(pttl).toBeLessThanOrEqual(4_000);
+      expect(lock.held).toBe(false);
+      await admin.persist(names.lockKey);
+      expect(await lock.readOrAcquire()).toEqual({ kind: 'held', pttl: -1 });
+      expect(await admin.get(names.lockKey)).toBe('peer');
+    });
+
+    it('reads a value key of another type as a miss, as MGET does, and takes the lock', async () => {
+      await admin.rpush(names.valueKey, 'not ours');
+      const lock = lockOf();
+      expect(await lock.readOrAcquire()).toEqual({ kind: 'locked' });
+    });
+
+    it('gives back a lock the script grants after the command timeout', async () => {
+      const faulty = withFaults(redis.client());
+      faulty.inject({ command: 'memolockReadOrLock', delay: 300 });
+      const late = faulty.inject({ command: 'memolockRelease' });
+      const lock = new RedisLock(linkOn(faulty.client, 100), names, 5_000);
+      await expect(lock.readOrAcquire()).rejects.toThrow(/did not answer EVALSHA within 100 ms/);
+      expect(lock.held).toBe(false);
+      await until(() => late.hits === 1, 'the late grant is given back', 2_000);
+      await until(async () => (await admin.exists(names.lockKey)) === 0, 'the lock is gone');
+    });
+
+    it('leaves alone the lock of a late reply that did not take it', async () => {
+      await admin.set(names.lockKey, 'peer', 'PX', 5_000);
+      const faulty = withFaults(redis.client());
+      const slow = faulty.inject({ command: 'memolockReadOrLock', delayReply: 300 });
+      const release = faulty.inject({ command: 'memolockRelease' });
+      const lock = new RedisLock(linkOn(faulty.client, 100), names, 5_000);
+      await expect(lock.readOrAcquire()).rejects.toThrow(/within 100 ms/);
+      await slow.settled;
+      expect(release.hits).toBe(0);
+      expect(await admin.get(names.lockKey)).toBe('peer');
+    });
+  });
+
   it('renews its own lease, and reports a lock it no longer holds', async () => {
     const lock = lockOf(undefined, 1_000);
     await lock.acquire();

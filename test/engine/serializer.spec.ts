@@ -35,8 +35,13 @@ describe('serializers, through Redis', () => {
     await admin.set(`ser${n}/lock:w`, 'x', 'PX', 5_000);
     const leasesRead = await commandCalls(admin, 'pttl');
     const waiting = waiterHandle.getResource('w', 5_000, async () => ({ value: 'wrong', ttl: 1 }));
-    // Once the waiter has read the lease it sleeps on it: only the notification can wake it now.
-    await until(async () => (await commandCalls(admin, 'pttl')) > leasesRead, 'the waiter reads the lease');
+    // Once the waiter has read the lease it sleeps on it: only the notification can wake it now. It reads the
+    // lease twice (the read-or-lock script runs PTTL): before subscribing (nobody else waits on the tag there),
+    // and after.
+    await until(
+      async () => (await commandCalls(admin, 'pttl')) > leasesRead + 1,
+      'the waiter reads the lease once subscribed',
+    );
     const holder = engine.memoLock(`ser${n}`, { lockTimeout: 1_000, serializer });
     await admin.del(`ser${n}/lock:w`);
     await holder.getResource('w', 1_000, async () => ({ value, ttl: 60_000 }));

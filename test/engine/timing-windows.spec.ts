@@ -40,14 +40,16 @@ describe('timing windows', () => {
 
   describe('a caller that times out while its flight awaits Redis leaves nothing behind', () => {
     it.each([
-      ['the subscription (PSUBSCRIBE)', 'psubscribe'],
-      ['the re-read after subscribing (PTTL)', 'pttl'],
-    ])('while it awaits %s', async (_what, command) => {
+      ['the read-or-lock script, before subscribing', 'memolockReadOrLock', 1],
+      ['the subscription (PSUBSCRIBE)', 'psubscribe', 1],
+      ['the re-read after subscribing (the read-or-lock script again)', 'memolockReadOrLock', 2],
+    ])('while it awaits %s', async (_what, command, nth) => {
       const faulty = withFaults(redis.client());
       const engine = redis.engine({ client: faulty.client });
       const tag = freshTag();
       await admin.set(`${tag}/lock:k`, 'peer'); // a lock without expiry: nothing but a caller ends the wait
-      const slow = faulty.inject({ command, delayReply: 300 });
+      let calls = 0;
+      const slow = faulty.inject({ command, when: () => ++calls === nth, delayReply: 300 });
       let computed = false;
       const error = await engine
         .memoLock(tag, { lockTimeout: 1_000 })
@@ -89,12 +91,12 @@ describe('timing windows', () => {
     expect(computed).toBe(false);
   });
 
-  it('gives back a lock that SET NX grants after the command timeout', async () => {
+  it('gives back a lock that the read-or-lock script grants after the command timeout', async () => {
     const faulty = withFaults(redis.client());
     const engine = redis.engine({ client: faulty.client, commandTimeout: 100, onRedisError: 'compute' });
     const tag = freshTag();
-    // The SET reaches Redis 300 ms late, as behind CLIENT PAUSE WRITE: after the engine gave up on it.
-    const late = faulty.inject({ command: 'set', when: (args) => args.includes('NX'), delay: 300 });
+    // The script reaches Redis 300 ms late, as behind CLIENT PAUSE WRITE: after the engine gave up on it.
+    const late = faulty.inject({ command: 'memolockReadOrLock', delay: 300 });
     const outcome = await engine
       .memoLock(tag, { lockTimeout: 5_000 })
       .getResourceWithStatus('k', 2_000, async () => ({ value: 'mine', ttl: 60_000 }));
