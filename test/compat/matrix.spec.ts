@@ -14,13 +14,16 @@ import {
   cellCommand,
   compileFixture,
   dryInstall,
+  exists,
   type Fixture,
   FIXTURE_NAMES,
   fixtureDir,
+  hasTerminus,
   installFixture,
   lockedVersion,
   nodeBinary,
   NODE,
+  OPTIONAL_PEERS,
   packPackage,
   ROOT,
   run,
@@ -50,20 +53,21 @@ function runnerLabel(cell: Cell): string {
   }
 }
 
-/** A cell as the README's support table lists it: Nest, app, runs with, ioredis, Node. */
+/** A cell as the README's support table lists it: Nest, app, runs with, ioredis, terminus (or —), Node. */
 export function cellRow(cell: Cell): string[] {
   return [
     lockedVersion(cell.fixture, '@nestjs/core'),
     FORMAT[cell.fixture],
     runnerLabel(cell),
     lockedVersion(cell.fixture, 'ioredis'),
+    hasTerminus(cell.fixture) ? lockedVersion(cell.fixture, '@nestjs/terminus') : '—',
     cell.node,
   ];
 }
 
 const cellName = (cell: Cell) => {
-  const [nest, format, runner, ioredis, node] = cellRow(cell);
-  return `Nest ${nest} · ${format} · ${runner} · ioredis ${ioredis} · Node ${node}`;
+  const [nest, format, runner, ioredis, terminus, node] = cellRow(cell);
+  return `Nest ${nest} · ${format} · ${runner} · ioredis ${ioredis} · terminus ${terminus} · Node ${node}`;
 };
 
 /** Progress on stderr, outside Jest's buffered console, so that a long run shows where it is. */
@@ -193,6 +197,51 @@ describe('compatibility matrix', () => {
       },
     );
 
+    it('loads, in both builds, and runs an engine in a fixture without any optional peer installed', async () => {
+      const bare = FIXTURE_NAMES.filter((fixture) => !hasTerminus(fixture));
+      expect(bare).toEqual(['nest11-cjs']);
+      for (const peer of OPTIONAL_PEERS) {
+        expect(await exists(join(fixtureDir('nest11-cjs'), 'node_modules', peer))).toBe(false);
+      }
+      // Each build loaded the way it is meant to be, in a process of its own (require() of the CommonJS file,
+      // import of the ES module), and one engine call: the engine is where @opentelemetry/api is looked for.
+      const engineCall = (name: string) => `
+        const client = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1 });
+        const engine = new RedisMemoLockEngine({ client });
+        engine.memoLock('compat-bare', { lockTimeout: 5_000 })
+          .getResource('${name}', 5_000, async () => ({ value: { build: '${name}' }, ttl: 60_000 }))
+          .then((value) => console.log('bare ${name} ' + JSON.stringify(value)))
+          .finally(() => engine.close().then(() => client.quit()));
+      `;
+      const cwd = fixtureDir('nest11-cjs');
+      const builds = {
+        cjs: await run(
+          nodes[NODE.v22],
+          [
+            '-e',
+            `const { RedisMemoLockEngine } = require(require.resolve('nestjs-memolock').replace(/index\\.mjs$/, 'index.cjs'));
+             const { Redis } = require('ioredis');
+             ${engineCall('cjs')}`,
+          ],
+          { cwd, env: { REDIS_URL: redis.url } },
+        ),
+        mjs: await run(
+          nodes[NODE.v22],
+          [
+            '--input-type=module',
+            '-e',
+            `import { RedisMemoLockEngine } from 'nestjs-memolock';
+             import { Redis } from 'ioredis';
+             ${engineCall('mjs')}`,
+          ],
+          { cwd, env: { REDIS_URL: redis.url } },
+        ),
+      };
+      expect(builds.cjs.output.trim()).toBe('bare cjs {"build":"cjs"}');
+      expect(builds.mjs.output.trim()).toBe('bare mjs {"build":"mjs"}');
+      expect([builds.cjs.code, builds.mjs.code]).toEqual([0, 0]);
+    });
+
     it('warns once when a tool loads the CommonJS build beside the ES module one', async () => {
       const result = await inEsmApp(
         nodes[NODE.floor],
@@ -226,6 +275,16 @@ describe('compatibility matrix', () => {
       expect(result.code).not.toBe(0);
       expect(result.output).toContain('ERESOLVE');
       expect(result.output).toMatch(/peer @nestjs\/common@"[^"]+" from nestjs-memolock/);
+    });
+
+    it('npm refuses @nestjs/terminus 10 (ERESOLVE)', async () => {
+      const nest10 = ['@nestjs/common@10', '@nestjs/core@10', 'reflect-metadata@0.2', 'rxjs@7', 'ioredis@6'];
+      const result = await dryInstall(tarball, [...nest10, '@nestjs/terminus@10']);
+      expect(result.code).not.toBe(0);
+      expect(result.output).toContain('ERESOLVE');
+      expect(result.output).toMatch(
+        /peerOptional @nestjs\/terminus@"\^11\.0\.0 \|\| \^12\.0\.0" from nestjs-memolock/,
+      );
     });
 
     it(`npm warns (EBADENGINE) on Node ${BELOW_FLOOR}, below the floor`, async () => {

@@ -15,6 +15,8 @@ export const ROOT = join(__dirname, '../..');
 export const WORK = join(ROOT, '.tmp/compat');
 const FIXTURES = join(__dirname, 'fixtures');
 const APP = join(__dirname, 'app');
+/** Copied over the app in the fixtures that install `@nestjs/terminus`: `GET /health`. */
+const APP_TERMINUS = join(__dirname, 'app-terminus');
 
 /** The Node versions the matrix runs: the floor of `engines` and the current 22 and 24. */
 export const NODE = { floor: '20.19.0', v22: '22.23.3', v24: '24.21.0' } as const;
@@ -23,6 +25,15 @@ export const BELOW_FLOOR = '20.18.3';
 
 export type Fixture = 'nest10-cjs' | 'nest11-cjs' | 'nest12-cjs' | 'nest12-esm';
 export const FIXTURE_NAMES: Fixture[] = ['nest10-cjs', 'nest11-cjs', 'nest12-cjs', 'nest12-esm'];
+
+/** The package's optional peers: the main entry must load, and the app run, with none of them installed. */
+export const OPTIONAL_PEERS = ['@nestjs/terminus', '@opentelemetry/api', '@nestjs/event-emitter'];
+
+/** Whether a fixture installs `@nestjs/terminus` (its package.json says so): its app then has `GET /health`. */
+export function hasTerminus(fixture: Fixture): boolean {
+  const pkg = JSON.parse(readFileSync(join(FIXTURES, fixture, 'package.json'), 'utf8'));
+  return '@nestjs/terminus' in (pkg.dependencies ?? {});
+}
 
 /** How a cell runs the app: compiled by tsc and run by node, by tsx from source, or inside a test runner. */
 export type Runner = 'node' | 'tsx' | 'jest' | 'vitest';
@@ -93,7 +104,7 @@ async function mustRun(command: string, args: string[], options: Parameters<type
   return result.output;
 }
 
-const exists = (path: string) =>
+export const exists = (path: string) =>
   stat(path).then(
     () => true,
     () => false,
@@ -134,15 +145,17 @@ export function fixtureDir(fixture: Fixture): string {
 }
 
 /**
- * A fresh copy of the fixture with the shared app in src/, its locked dependencies and the tarball
- * installed (npm checks the package's peer dependencies here), then compiled by the fixture's own
- * TypeScript: that compile is the type check of the packed declarations against this fixture.
+ * A fresh copy of the fixture with the shared app in src/ (and app-terminus/ over it where the fixture
+ * installs terminus), its locked dependencies and the tarball installed (npm checks the package's peer
+ * dependencies here), then compiled by the fixture's own TypeScript: that compile is the type check of the
+ * packed declarations against this fixture.
  */
 export async function installFixture(fixture: Fixture, tarball: string): Promise<void> {
   const dir = fixtureDir(fixture);
   await rm(dir, { recursive: true, force: true });
   await cp(join(FIXTURES, fixture), dir, { recursive: true });
   await cp(APP, join(dir, 'src'), { recursive: true });
+  if (hasTerminus(fixture)) await cp(APP_TERMINUS, join(dir, 'src'), { recursive: true });
   await mustRun('npm', ['install', '--no-save', ...NPM_QUIET, tarball], { cwd: dir, timeoutMs: 600_000 });
 }
 
@@ -191,7 +204,10 @@ export async function dryInstall(
  * itself and starts the compiled app as the other process (COMPAT_PEER).
  */
 export function cellCommand(cell: Cell, node: string): { args: string[]; env: Record<string, string> } {
-  const env = { COMPAT_PEER: JSON.stringify([node, 'dist/main.js']) };
+  const env = {
+    COMPAT_PEER: JSON.stringify([node, 'dist/main.js']),
+    COMPAT_HEALTH: hasTerminus(cell.fixture) ? '1' : '0',
+  };
   switch (cell.runner) {
     case 'node':
       return { args: [node, 'dist/run-check.js', node, 'dist/main.js'], env };

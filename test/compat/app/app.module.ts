@@ -1,7 +1,9 @@
 /**
  * The app every compatibility fixture runs: MemoLockModule from the packed tarball, configured the way the
- * README shows (forRootAsync, a client of the app's own ioredis major, owned by the module), one decorated
- * provider method and one decorated controller handler. Copied into each fixture's src/ by the matrix.
+ * README shows (forRootAsync, global, a client of the app's own ioredis major, owned by the module), one
+ * decorated provider method and one decorated controller handler, and the modules of the optional peers the
+ * fixture installs (optional.modules.ts: `GET /health` where `@nestjs/terminus` is installed). Copied into
+ * each fixture's src/ by the matrix.
  *
  * Everything is injected with explicit tokens, so that tsx and Vitest (no decorator metadata) run it too.
  */
@@ -10,6 +12,7 @@ import { Controller, Get, Inject, Injectable, Module, Param } from '@nestjs/comm
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import { MemoLocked, MemoLockModule } from 'nestjs-memolock';
+import { optionalModules } from './optional.modules.js';
 
 /** How many times this process really computed, by kind: the check sums them over both processes. */
 export const computed = { handler: 0, provider: 0 };
@@ -53,6 +56,8 @@ export class CompatController {
 @Module({
   imports: [
     MemoLockModule.forRootAsync({
+      // Global, so that the health indicator (in its own module, where terminus is installed) gets the engine.
+      isGlobal: true,
       // A client made inside the factory is closed by the module on shutdown because of closeClient.
       useFactory: () => ({
         redis: new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 }),
@@ -60,6 +65,7 @@ export class CompatController {
         lockTimeout: 10_000,
       }),
     }),
+    ...optionalModules,
   ],
   controllers: [CompatController],
   providers: [WorkService],

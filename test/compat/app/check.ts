@@ -2,7 +2,9 @@
  * The end-to-end check every cell of the compatibility matrix runs against two processes of the app that
  * share one Redis: the decorated handler and the decorated provider method compute once between them (one
  * process computes, the other collapses onto it, then hits), and the framework-free engine, given a client
- * of the app's own ioredis, reads what the app stored and invalidates it.
+ * of the app's own ioredis, reads what the app stored and invalidates it. Where the fixture installs
+ * `@nestjs/terminus`, `GET /health` (MemoLockHealthIndicator from `nestjs-memolock/terminus`) reports
+ * MemoLock up in both processes; elsewhere the app has no such route.
  */
 import { ok, strictEqual } from 'node:assert';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -40,8 +42,44 @@ const sameJson = (actual: unknown, expected: unknown, message?: string) =>
 
 const outcome = (answer: Answer) => answer.cacheStatus.split(';').slice(1).join(';').trim();
 
+/** What the fixture installs beside the required peers: `health` when it has `@nestjs/terminus`. */
+export interface CheckOptions {
+  health: boolean;
+}
+
+/** The options the matrix passes in the environment (COMPAT_HEALTH=1 where terminus is installed). */
+export const checkOptionsFromEnv = (): CheckOptions => ({ health: process.env.COMPAT_HEALTH === '1' });
+
+/**
+ * `GET /health` in both processes: 200 with MemoLock up on the Redis engine, a round trip, and the
+ * subscriber connection `ready` in a process that has collapsed onto the other (`idle` where none has).
+ */
+async function checkHealth(urls: string[]): Promise<void> {
+  const subscribers: string[] = [];
+  for (const url of urls) {
+    const answer = await get(`${url}/health`);
+    strictEqual(answer.status, 200, `GET /health: ${JSON.stringify(answer)}`);
+    const { status, info } = answer.body as {
+      status: string;
+      info?: Record<string, Record<string, unknown>>;
+    };
+    strictEqual(status, 'ok', JSON.stringify(answer.body));
+    const memolock = info?.memolock ?? {};
+    sameJson(
+      { status: memolock.status, engine: memolock.engine, roundTripMs: typeof memolock.roundTripMs },
+      { status: 'up', engine: 'redis', roundTripMs: 'number' },
+      `GET /health: ${JSON.stringify(answer.body)}`,
+    );
+    subscribers.push(String(memolock.subscriber));
+  }
+  ok(
+    subscribers.includes('ready') && subscribers.every((s) => s === 'ready' || s === 'idle'),
+    `the subscriber connections: ${subscribers.join(', ')}`,
+  );
+}
+
 /** Runs the check against two running apps; throws (with the reason) when anything is off. */
-export async function check(urls: [string, string], redisUrl: string): Promise<void> {
+export async function check(urls: [string, string], redisUrl: string, options: CheckOptions): Promise<void> {
   const id = randomUUID();
   const before = await computedInTotal(urls);
 
@@ -83,6 +121,9 @@ export async function check(urls: [string, string], redisUrl: string): Promise<v
   ok(recomputed.at > (values[0] as { at: number }).at, 'invalidated, so computed again');
   after = await computedInTotal(urls);
   strictEqual(after.provider - before.provider, 2);
+
+  if (options.health) await checkHealth(urls);
+  else strictEqual((await fetch(`${urls[0]}/health`)).status, 404, 'no /health without @nestjs/terminus');
 }
 
 export interface AppProcess {
