@@ -49,10 +49,10 @@ describe('InMemoryMemoLockEngine', () => {
   it('honours the ttl', async () => {
     const handle = engine.memoLock('m', { lockTimeout: 1_000 });
     let n = 0;
-    const compute = async () => ({ value: ++n, ttl: 100 });
+    const compute = async () => ({ value: ++n, ttl: 500 }); // the second call lands within it under load
     expect(await handle.getResource('ttl', 1_000, compute)).toBe(1);
     expect(await handle.getResource('ttl', 1_000, compute)).toBe(1);
-    await sleep(150);
+    await sleep(600);
     expect(await handle.getResource('ttl', 1_000, compute)).toBe(2);
   });
 
