@@ -15,32 +15,11 @@ import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../lib';
 import { registerOtelSdk } from '../test/support/otel-sdk';
 import { startRedis } from '../test/support/redis-server';
+import { type Call, CALLERS, callsPerSecond, fmt, median, type Shape } from './calls-per-second';
 
-const CALLERS = 64;
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const VALUE = JSON.stringify({ likes: ['redis', 'node'], n: 42 });
-
-type Call = (key: string) => Promise<unknown>;
-type Shape = 'hot' | 'distinct';
-
-async function callsPerSecond(call: Call, shape: Shape, seconds: number): Promise<number> {
-  let calls = 0;
-  const until = performance.now() + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, i) => {
-      const key = shape === 'hot' ? 'key' : `key-${i}`;
-      while (performance.now() < until) {
-        await call(key);
-        calls++;
-      }
-    }),
-  );
-  return calls / seconds;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
 async function main() {
   const otel = process.env.OTEL ? registerOtelSdk() : undefined;

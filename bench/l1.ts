@@ -18,8 +18,8 @@ import Redis from 'ioredis';
 import { RedisMemoLockEngine } from '../lib';
 import type { L1Options } from '../lib/engine/l1-cache';
 import { startRedis } from '../test/support/redis-server';
+import { type Call, CALLERS, callsPerSecond, fmt, median } from './calls-per-second';
 
-const CALLERS = 64;
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SWEEP = Number(process.env.SWEEP ?? 100_000);
@@ -31,26 +31,6 @@ const sweepValue = (i: number) =>
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-type Call = (key: string) => Promise<unknown>;
-type Shape = 'hot' | 'distinct';
-
-async function callsPerSecond(call: Call, shape: Shape, seconds: number): Promise<number> {
-  let calls = 0;
-  const until = performance.now() + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, i) => {
-      const key = shape === 'hot' ? 'key' : `key-${i}`;
-      while (performance.now() < until) {
-        await call(key);
-        calls++;
-      }
-    }),
-  );
-  return calls / seconds;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
