@@ -6,7 +6,7 @@ import Redis from 'ioredis';
 import { MemoLockRemoteComputationError } from '../../lib';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
-import { sleep } from '../support/sleep';
+import { gate } from '../support/gate';
 import { until } from '../support/until';
 
 describe('an ACL user limited to one tag', () => {
@@ -55,34 +55,44 @@ describe('an ACL user limited to one tag', () => {
     await redis.stop();
   });
 
-  const connect = () => {
+  const connect = (connectionName = 'acl-test') => {
     const client = new Redis(redis.url, {
       username: 'likes-app',
       password: 'secret',
       maxRetriesPerRequest: 1,
-      connectionName: 'acl-test',
+      connectionName,
     });
     client.on('error', () => undefined);
     return redis.adopt(client);
   };
+  /** Whether the subscriber connection of the engine whose client is named `name` (its duplicate, same name) has
+   * its pattern subscription active in Redis: a message published from now on reaches it. */
+  const subscribed = async (name: string) =>
+    String(await redis.client().call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+      .split('\n')
+      .some((client) => client.includes(` name=${name} `) && client.includes(' psub=1 '));
 
   it('computes, waits, renews, invalidates and propagates failures with the documented permissions', async () => {
     const [a, b] = [
-      redis.engine({ client: connect(), onRedisError: 'throw' }),
-      redis.engine({ client: connect(), onRedisError: 'throw' }),
+      redis.engine({ client: connect('acl-a'), onRedisError: 'throw' }),
+      redis.engine({ client: connect('acl-b'), onRedisError: 'throw' }),
     ];
     const likes = a.memoLock('likes', { lockTimeout: 1_000 });
     const otherLikes = b.memoLock('likes', { lockTimeout: 1_000 });
+    const admin = redis.client();
 
-    const [x, y] = await Promise.all([
-      likes.getResourceRenewable('k', 5_000, async (renew) => {
-        await sleep(100);
-        await renew(2_000);
-        return { value: 'v', ttl: 60_000 };
-      }),
-      sleep(20).then(() => otherLikes.getResource('k', 5_000, async () => ({ value: 'no', ttl: 1 }))),
-    ]);
-    expect([x, y]).toEqual(['v', 'v']);
+    // The holder keeps the lock until the other engine waits on its subscription (no head start to count on).
+    const computing = gate();
+    const x = likes.getResourceRenewable('k', 5_000, async (renew) => {
+      await computing.opened;
+      await renew(2_000);
+      return { value: 'v', ttl: 60_000 };
+    });
+    await until(async () => (await admin.exists('likes/lock:k')) === 1, 'the lock of k is held');
+    const y = otherLikes.getResource('k', 5_000, async () => ({ value: 'no', ttl: 1 }));
+    await until(() => subscribed('acl-b'), 'the other engine waits on its subscription');
+    computing.open();
+    expect(await Promise.all([x, y])).toEqual(['v', 'v']);
     // First reads of one turn go out together, as one MGET.
     expect(
       await Promise.all(
@@ -95,13 +105,19 @@ describe('an ACL user limited to one tag', () => {
     expect(await likes.invalidateAll()).toBeGreaterThanOrEqual(1);
     expect(await likes.getResource('kept', 5_000, async () => ({ value: 'new', ttl: 60_000 }))).toBe('new');
 
+    // The waiter left its subscription; it must take it again (and be waiting) before the failure goes out.
+    await until(async () => !(await subscribed('acl-b')), 'the other engine unsubscribed');
+    const failure = gate();
     const failing = likes.getResource('f', 5_000, async () => {
-      await sleep(200);
+      await failure.opened;
       throw new Error('nope');
     });
-    const waiter = sleep(50).then(() =>
-      otherLikes.getResource('f', 5_000, async () => ({ value: 'no', ttl: 1 })).catch((e: unknown) => e),
-    );
+    await until(async () => (await admin.exists('likes/lock:f')) === 1, 'the lock of f is held');
+    const waiter = otherLikes
+      .getResource('f', 5_000, async () => ({ value: 'no', ttl: 1 }))
+      .catch((e: unknown) => e);
+    await until(() => subscribed('acl-b'), 'the other engine waits on its subscription');
+    failure.open();
     await expect(failing).rejects.toThrow('nope');
     expect(await waiter).toBeInstanceOf(MemoLockRemoteComputationError);
   });

@@ -11,8 +11,46 @@ const settleOf = (promise: Promise<unknown>) =>
     (error: unknown) => ({ error }),
   );
 
-/** Timers active in this process right now (a flight must not leave one behind). */
-const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+/**
+ * Counts the timers flights set (from flight.ts, told by the caller's stack) that are still pending: a flight
+ * must not leave one behind. Not the process's timers: those of the worker's earlier test files may come and
+ * go meanwhile on a loaded machine.
+ */
+function flightTimers(): { readonly pending: number; restore(): void } {
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  const pending = new Set<unknown>();
+  const setSpy = jest.spyOn(globalThis, 'setTimeout').mockImplementation(((
+    callback: (...args: unknown[]) => void,
+    ms?: number,
+    ...args: unknown[]
+  ) => {
+    if (!/[\\/]engine[\\/]flight\.ts:/.test(new Error().stack ?? '')) return realSet(callback, ms, ...args);
+    const timer = realSet(
+      (...a: unknown[]) => {
+        pending.delete(timer);
+        callback(...a);
+      },
+      ms,
+      ...args,
+    );
+    pending.add(timer);
+    return timer;
+  }) as typeof setTimeout);
+  const clearSpy = jest.spyOn(globalThis, 'clearTimeout').mockImplementation((timer) => {
+    pending.delete(timer);
+    realClear(timer);
+  });
+  return {
+    get pending() {
+      return pending.size;
+    },
+    restore() {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    },
+  };
+}
 
 describe('Flight', () => {
   it('resolves every caller with the value, or with { value, status } for those who asked', async () => {
@@ -50,17 +88,21 @@ describe('Flight', () => {
   });
 
   it('keeps one timer for all its callers, armed for the earliest deadline, and none once settled', async () => {
-    const before = activeTimers();
-    const flight = new Flight('t', 'i');
-    const callers = Array.from({ length: 100 }, (_, i) => settleOf(flight.join(10_000 + i, false)));
-    expect(activeTimers()).toBe(before + 1);
-    const early = settleOf(flight.join(20, false)); // an earlier deadline re-arms the same timer
-    expect(activeTimers()).toBe(before + 1);
-    expect(await early).toMatchObject({ error: expect.any(MemoLockTimeoutError) });
-    expect(activeTimers()).toBe(before + 1); // re-armed for the next deadline
-    flight.resolve('v', 'hit');
-    expect(activeTimers()).toBe(before);
-    for (const caller of callers) expect(await caller).toEqual({ value: 'v' });
+    const timers = flightTimers();
+    try {
+      const flight = new Flight('t', 'i');
+      const callers = Array.from({ length: 100 }, (_, i) => settleOf(flight.join(10_000 + i, false)));
+      expect(timers.pending).toBe(1);
+      const early = settleOf(flight.join(20, false)); // an earlier deadline re-arms the same timer
+      expect(timers.pending).toBe(1);
+      expect(await early).toMatchObject({ error: expect.any(MemoLockTimeoutError) });
+      expect(timers.pending).toBe(1); // re-armed for the next deadline
+      flight.resolve('v', 'hit');
+      expect(timers.pending).toBe(0);
+      for (const caller of callers) expect(await caller).toEqual({ value: 'v' });
+    } finally {
+      timers.restore();
+    }
   });
 
   it('tells its listener once, when the last caller leaves before it settled', async () => {
@@ -86,14 +128,19 @@ describe('Flight', () => {
   });
 
   it('abort() rejects every caller with the error, leaves no timer, and abandons the flight', async () => {
-    const before = activeTimers();
-    let abandoned = 0;
-    const flight = new Flight('t', 'i', { abandon: () => abandoned++ });
-    const callers = [flight.join(10_000, false), flight.join(10_000, true)];
-    flight.abort(new MemoLockClosedError('closed'));
-    for (const caller of callers) await expect(caller).rejects.toBeInstanceOf(MemoLockClosedError);
-    expect(abandoned).toBe(1);
-    expect(activeTimers()).toBe(before);
+    const timers = flightTimers();
+    try {
+      let abandoned = 0;
+      const flight = new Flight('t', 'i', { abandon: () => abandoned++ });
+      const callers = [flight.join(10_000, false), flight.join(10_000, true)];
+      expect(timers.pending).toBe(1);
+      flight.abort(new MemoLockClosedError('closed'));
+      for (const caller of callers) await expect(caller).rejects.toBeInstanceOf(MemoLockClosedError);
+      expect(abandoned).toBe(1);
+      expect(timers.pending).toBe(0);
+    } finally {
+      timers.restore();
+    }
   });
 
   it('counts deadlines on the monotonic clock: stepping the wall clock back moves none', async () => {
@@ -114,14 +161,19 @@ describe('Flight', () => {
 
   describe('a fallback value', () => {
     it('answers each caller softMs after it joined unless the value comes first, and leaves no timer', async () => {
-      const flight = new Flight('t', 'i');
-      const early = settleOf(flight.join(5_000, true));
-      const timersBefore = activeTimers();
-      flight.offerFallback('stale', 'stale', 40, false);
-      expect(await early).toEqual({ value: { value: 'stale', status: 'stale' } });
-      expect(flight.callers).toBe(0);
-      expect(flight.settled).toBe(false); // the flight goes on, for whoever comes
-      expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
+      const timers = flightTimers();
+      try {
+        const flight = new Flight('t', 'i');
+        const early = settleOf(flight.join(5_000, true));
+        expect(timers.pending).toBe(1);
+        flight.offerFallback('stale', 'stale', 40, false);
+        expect(await early).toEqual({ value: { value: 'stale', status: 'stale' } });
+        expect(flight.callers).toBe(0);
+        expect(flight.settled).toBe(false); // the flight goes on, for whoever comes
+        expect(timers.pending).toBe(0);
+      } finally {
+        timers.restore();
+      }
     });
 
     it('answers at once when softMs is 0, and the fresh value to those still waiting', async () => {

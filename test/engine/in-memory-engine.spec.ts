@@ -49,10 +49,10 @@ describe('InMemoryMemoLockEngine', () => {
   it('honours the ttl', async () => {
     const handle = engine.memoLock('m', { lockTimeout: 1_000 });
     let n = 0;
-    const compute = async () => ({ value: ++n, ttl: 100 });
+    const compute = async () => ({ value: ++n, ttl: 500 }); // the second call lands within it under load
     expect(await handle.getResource('ttl', 1_000, compute)).toBe(1);
     expect(await handle.getResource('ttl', 1_000, compute)).toBe(1);
-    await sleep(150);
+    await sleep(600);
     expect(await handle.getResource('ttl', 1_000, compute)).toBe(2);
   });
 
@@ -66,19 +66,20 @@ describe('InMemoryMemoLockEngine', () => {
   });
 
   it('renews a lease, and refuses to renew one that ran out', async () => {
-    const handle = engine.memoLock('m', { lockTimeout: 100 });
+    // Renewed at once, for long enough on a loaded machine; then alive past the first lease (slept past it:
+    // a longer sleep only makes that clearer).
+    const handle = engine.memoLock('m', { lockTimeout: 300 });
     await expect(
-      handle.getResourceRenewable('r1', 1_000, async (renew) => {
-        await sleep(50);
-        await renew(300);
-        await sleep(150);
+      handle.getResourceRenewable('r1', 10_000, async (renew) => {
+        await renew(5_000);
+        await sleep(400);
         await renew(300);
         return { value: 'ok', ttl: 1_000 };
       }),
     ).resolves.toBe('ok');
     await expect(
-      handle.getResourceRenewable('r2', 1_000, async (renew) => {
-        await sleep(150);
+      handle.getResourceRenewable('r2', 10_000, async (renew) => {
+        await sleep(400);
         await renew(300);
         return { value: 'never', ttl: 1_000 };
       }),

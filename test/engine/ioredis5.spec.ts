@@ -15,7 +15,8 @@ import {
   RedisMemoLockEngine,
 } from '../../lib';
 import { startRedis, type TestRedis } from '../support/redis-server';
-import { sleep } from '../support/sleep';
+import { gate } from '../support/gate';
+import { until } from '../support/until';
 
 /**
  * Never called: it only has to compile. A client of either major, a Cluster of either, and an ioredis 6
@@ -59,38 +60,50 @@ describe('ioredis 5 clients', () => {
   });
   afterAll(() => redis.stop());
 
+  /** Whether the tag's pattern subscription is active in Redis (a message published now reaches a waiter). */
+  const subscribed = async (tag: string) => (await client5().publish(`${tag}/probe`, '')) > 0;
+
   it('compute once: a waiter on another connection is woken by the value over Pub/Sub', async () => {
     const [a, b] = [engine5(), engine5()];
+    const admin = client5();
     let computations = 0;
+    const computing = gate();
     const compute = async () => {
       computations++;
-      await sleep(300);
+      await computing.opened;
       return { value: { from: 'a' }, ttl: 60_000 };
     };
-    const first = a.memoLock('v5', { lockTimeout: 5_000 }).getResource('x', 5_000, compute);
-    await sleep(50);
+    const first = a.memoLock('v5', { lockTimeout: 10_000 }).getResource('x', 15_000, compute);
+    await until(async () => (await admin.exists('v5/lock:x')) === 1, 'the lock is held');
+    const second = b.memoLock('v5', { lockTimeout: 10_000 }).getResource('x', 15_000, compute);
+    await until(() => subscribed('v5'), 'the waiter is subscribed');
     const started = Date.now();
-    const second = await b.memoLock('v5', { lockTimeout: 5_000 }).getResource('x', 5_000, compute);
-    expect(second).toEqual({ from: 'a' });
+    computing.open();
+    expect(await second).toEqual({ from: 'a' });
     expect(await first).toEqual({ from: 'a' });
     expect(computations).toBe(1);
-    expect(Date.now() - started).toBeLessThan(2_000);
-    expect(await client5().get('v5:x')).toBe('{"from":"a"}');
+    // Woken by the message, not at the lease's end (which would also bring the value).
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await admin.get('v5:x')).toBe('{"from":"a"}');
   });
 
   it('a failure reaches the waiter on another connection at once, not at its timeout', async () => {
     const [a, b] = [engine5(), engine5()];
+    const admin = client5();
+    const failure = gate();
     const failing = expect(
       a.memoLock('v5-fail', { lockTimeout: 5_000 }).getResource('x', 5_000, async () => {
-        await sleep(300);
+        await failure.opened;
         throw new Error('the database is down');
       }),
     ).rejects.toThrow('the database is down');
-    await sleep(50);
-    const started = Date.now();
+    await until(async () => (await admin.exists('v5-fail/lock:x')) === 1, 'the lock is held');
     const waiter = b
       .memoLock('v5-fail', { lockTimeout: 5_000 })
       .getResource('x', 10_000, async () => ({ value: 'never', ttl: 1_000 }));
+    await until(() => subscribed('v5-fail'), 'the waiter is subscribed');
+    const started = Date.now();
+    failure.open();
     await expect(waiter).rejects.toBeInstanceOf(MemoLockRemoteComputationError);
     await failing;
     expect(Date.now() - started).toBeLessThan(3_000);
@@ -108,7 +121,8 @@ describe('ioredis 5 clients', () => {
     }
     const client = client5();
     const moduleRef = await Test.createTestingModule({
-      imports: [MemoLockModule.forRoot({ redis: client })],
+      // A command timeout no loaded machine reaches: a store timing out would leave the call uncached.
+      imports: [MemoLockModule.forRoot({ redis: client, commandTimeout: 10_000 })],
       providers: [Likes],
     }).compile();
     const app = await moduleRef.init();

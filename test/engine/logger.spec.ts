@@ -47,16 +47,20 @@ describe('state changes reach the logger, once each', () => {
   it('Redis answering after the command timeout: unavailable once, not once per late reply', async () => {
     const logger = recordingLogger();
     const faulty = withFaults(redis.client());
-    const engine = redis.engine({ client: faulty.client, logger, commandTimeout: 50 });
+    // A timeout long enough for every command of the last call below on a loaded machine; the replies held
+    // back well past it (the engine's timer and the late reply's are ordered by their deadlines).
+    const commandTimeout = 400;
+    const delayReply = 3 * commandTimeout;
+    const engine = redis.engine({ client: faulty.client, logger, commandTimeout });
     const handle = engine.memoLock('slow', { lockTimeout: 1_000 });
     const call = (id: string) =>
       handle.getResourceWithStatus(id, 5_000, async () => ({ value: id, ttl: 60_000 }));
-    const slow = faulty.inject({ command: 'get', delayReply: 150 });
+    const slow = faulty.inject({ command: 'get', delayReply });
     for (let i = 0; i < 5; i++) expect((await call(`k${i}`)).status).toBe('uncached');
     await until(() => slow.hits === 5, 'every read was slow');
-    await sleep(200); // the late replies have come in
+    await sleep(delayReply); // the late replies have come in
     expect(logger.lines).toEqual([
-      { level: 'error', message: expect.stringMatching(/did not answer GET within 50 ms/) },
+      { level: 'error', message: expect.stringMatching(/did not answer GET within 400 ms/) },
     ]);
     slow.remove();
     expect((await call('fast')).status).toBe('stored');
