@@ -45,9 +45,32 @@ describe('the miss path', () => {
     throw new Error('the forecast never expected a miss');
   }
 
-  /** Holds the lock of `tag:id` as a peer would, and keeps another waiter on the tag (its subscription). */
+  /** Holds the lock of `tag:id` as a peer would. */
   async function lockedBy(tag: string, id: string, px = 10_000) {
     await admin.set(`${tag}/lock:${id}`, 'peer', 'PX', px);
+  }
+
+  /** Stores `json` under `tag:id` and publishes it, as a plain producer does. */
+  async function produce(tag: string, id: string, json: string) {
+    await admin.multi().set(`${tag}:${id}`, json).publish(`${tag}/notif:${id}`, json).exec();
+  }
+
+  /**
+   * Keeps another waiter of `handle` on `tag` (id `other`, locked by a peer), so that the tag is subscribed;
+   * resolves once it is, with what ends that waiter (its value produced, and checked).
+   */
+  async function keepTagSubscribed(
+    engine: RedisMemoLockEngine,
+    handle: ReturnType<RedisMemoLockEngine['memoLock']>,
+    tag: string,
+  ): Promise<() => Promise<void>> {
+    await lockedBy(tag, 'other');
+    const other = handle.getResource('other', 5_000, value('no'));
+    await until(() => engine.subscribedTags.includes(tag), 'the tag is subscribed');
+    return async () => {
+      await produce(tag, 'other', '"o"');
+      await expect(other).resolves.toBe('o');
+    };
   }
 
   it('a cold holder: GET, the read-or-lock script, the store script; two round trips once the tag is known to miss', async () => {
@@ -109,19 +132,16 @@ describe('the miss path', () => {
     const { engine, since } = counted();
     const tag = freshTag();
     const handle = engine.memoLock(tag, { lockTimeout: 10_000 });
-    await lockedBy(tag, 'other');
-    const other = handle.getResource('other', 5_000, value('no'));
-    await until(() => engine.subscribedTags.includes(tag), 'the tag is subscribed');
+    const releaseOther = await keepTagSubscribed(engine, handle, tag);
     await lockedBy(tag, 'k');
     const sent = since();
     const waiting = handle.getResourceWithStatus('k', 5_000, value('no'));
     await until(() => sent().length === 2, 'the waiter has read the lease');
     expect(sent()).toEqual(['get', 'memolockReadOrLock']);
-    await admin.multi().set(`${tag}:k`, '"theirs"').publish(`${tag}/notif:k`, '"theirs"').exec();
+    await produce(tag, 'k', '"theirs"');
     await expect(waiting).resolves.toEqual({ value: 'theirs', status: 'collapsed' });
     expect(sent()).toEqual(['get', 'memolockReadOrLock']);
-    await admin.multi().set(`${tag}:other`, '"o"').publish(`${tag}/notif:other`, '"o"').exec();
-    await expect(other).resolves.toBe('o');
+    await releaseOther();
   });
 
   it('a lone waiter subscribes after the script finds the lock held, then reads once more in the same script', async () => {
@@ -132,7 +152,7 @@ describe('the miss path', () => {
     const waiting = engine.memoLock(tag, { lockTimeout: 10_000 }).getResource('k', 5_000, value('no'));
     await until(() => sent().length === 4, 'the waiter has read the lease once subscribed');
     expect(sent()).toEqual(['get', 'memolockReadOrLock', 'psubscribe', 'memolockReadOrLock']);
-    await admin.multi().set(`${tag}:k`, '"theirs"').publish(`${tag}/notif:k`, '"theirs"').exec();
+    await produce(tag, 'k', '"theirs"');
     await expect(waiting).resolves.toBe('theirs');
     await until(() => engine.subscribedTags.length === 0, 'the tag is unsubscribed');
     expect(sent().slice(4)).toEqual(['punsubscribe']);
@@ -180,9 +200,7 @@ describe('the miss path', () => {
     const { engine, faulty, since } = counted();
     const tag = freshTag();
     const handle = engine.memoLock(tag, { lockTimeout: 10_000 });
-    await lockedBy(tag, 'other');
-    const other = handle.getResource('other', 5_000, value('no'));
-    await until(() => engine.subscribedTags.includes(tag), 'the tag is subscribed');
+    const releaseOther = await keepTagSubscribed(engine, handle, tag);
     await lockedBy(tag, 'k');
     // The script runs at once (the lock is held) and its reply comes 300 ms later; the value is published in
     // between. Only the subscription made before the script can deliver it.
@@ -191,12 +209,11 @@ describe('the miss path', () => {
     const waiting = handle.getResourceWithStatus('k', 5_000, value('no'));
     await until(() => slow.hits === 1, 'the script was sent');
     await until(async () => (await admin.get(`${tag}/lock:k`)) === 'peer', 'the script has run');
-    await admin.multi().set(`${tag}:k`, '"theirs"').publish(`${tag}/notif:k`, '"theirs"').exec();
+    await produce(tag, 'k', '"theirs"');
     await admin.del(`${tag}/lock:k`);
     await expect(waiting).resolves.toEqual({ value: 'theirs', status: 'collapsed' });
     expect(sent()).toEqual(['get', 'memolockReadOrLock']);
-    await admin.multi().set(`${tag}:other`, '"o"').publish(`${tag}/notif:other`, '"o"').exec();
-    await expect(other).resolves.toBe('o');
+    await releaseOther();
   });
 
   it('a waiter on a tag expected to miss: one command, the script', async () => {
@@ -204,18 +221,15 @@ describe('the miss path', () => {
     const tag = freshTag();
     await teachMisses(engine, tag, since);
     const handle = engine.memoLock(tag, { lockTimeout: 10_000 });
-    await lockedBy(tag, 'other');
-    const other = handle.getResource('other', 5_000, value('no'));
-    await until(() => engine.subscribedTags.includes(tag), 'the tag is subscribed');
+    const releaseOther = await keepTagSubscribed(engine, handle, tag);
     await lockedBy(tag, 'k');
     const sent = since();
     const waiting = handle.getResource('k', 5_000, value('no'));
     await until(() => sent().length === 1, 'the waiter has read the lease');
-    await admin.multi().set(`${tag}:k`, '"theirs"').publish(`${tag}/notif:k`, '"theirs"').exec();
+    await produce(tag, 'k', '"theirs"');
     await expect(waiting).resolves.toBe('theirs');
     expect(sent()).toEqual(['memolockReadOrLock']);
-    await admin.multi().set(`${tag}:other`, '"o"').publish(`${tag}/notif:other`, '"o"').exec();
-    await expect(other).resolves.toBe('o');
+    await releaseOther();
   });
 
   it('keeps the first read a GET (its record beside it) for a tag with freshness options', async () => {
