@@ -4,21 +4,12 @@
  * imports an ES module) loads as in production. Run by tsx, which emits no decorator metadata: every
  * injection names its token.
  */
-import {
-  type ArgumentsHost,
-  Catch,
-  Controller,
-  type DynamicModule,
-  type ExceptionFilter,
-  Get,
-  NotFoundException,
-  Param,
-  Res,
-} from '@nestjs/common';
+import { Controller, type DynamicModule, Get, NotFoundException, Param, Res } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { FastifyAdapter } from '@nestjs/platform-fastify';
 import { MemoLocked, MemoLockModule } from '../../lib';
 import { sleep } from '../support/sleep';
+import { EntityNotFound, EntityNotFoundFilter } from './entity-not-found';
 
 export interface ProcessFixture {
   module: DynamicModule;
@@ -28,23 +19,6 @@ export interface ProcessFixture {
 
 /** How long each computation of these fixtures works: long enough for another process to ask meanwhile. */
 export const WORK_MS = 400;
-
-/** A domain error, as TypeORM's EntityNotFoundError or Prisma's NotFoundError. */
-class EntityNotFound extends Error {
-  override name = 'EntityNotFound';
-}
-
-/** The recipe that maps a domain error to a status for the whole application. */
-@Catch(EntityNotFound)
-class EntityNotFoundFilter implements ExceptionFilter {
-  catch(_error: EntityNotFound, host: ArgumentsHost) {
-    const reply = host.switchToHttp().getResponse();
-    const answer = reply.status(404);
-    const body = { statusCode: 404, message: 'Not found' };
-    if (typeof answer.json === 'function') answer.json(body);
-    else answer.send(body);
-  }
-}
 
 @Controller('err')
 class ErrorsController {

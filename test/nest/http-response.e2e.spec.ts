@@ -5,21 +5,11 @@
  * 500, a caller's timeout as 503 with Retry-After, each with Cache-Status. Two app instances share one real
  * Redis, on Express and on Fastify.
  */
-import {
-  type ArgumentsHost,
-  Catch,
-  Controller,
-  type DynamicModule,
-  type ExceptionFilter,
-  Get,
-  HttpCode,
-  Module,
-  Param,
-  Res,
-} from '@nestjs/common';
+import { Controller, type DynamicModule, Get, HttpCode, Module, Param, Res } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { MemoLocked, MemoLockModule } from '../../lib';
 import { type HttpApp, type Platform, recordingLogger, startApp } from '../app/http-app';
+import { EntityNotFound, EntityNotFoundFilter } from '../app/entity-not-found';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { sleep } from '../support/sleep';
 import { until } from '../support/until';
@@ -36,23 +26,6 @@ interface Reply {
 }
 
 const GENERIC_500 = { statusCode: 500, message: 'Internal server error' };
-
-/** A domain error, as TypeORM's EntityNotFoundError or Prisma's NotFoundError. */
-class EntityNotFound extends Error {
-  override name = 'EntityNotFound';
-}
-
-/** The recipe that maps a domain error to a status, for the whole application. */
-@Catch(EntityNotFound)
-class EntityNotFoundFilter implements ExceptionFilter {
-  catch(_error: EntityNotFound, host: ArgumentsHost) {
-    const reply = host.switchToHttp().getResponse();
-    // Express's res.status().json() and Fastify's reply.status().send() both exist on their objects.
-    const answer = reply.status(404);
-    if (typeof answer.json === 'function') answer.json({ statusCode: 404, message: 'Not found' });
-    else answer.send({ statusCode: 404, message: 'Not found' });
-  }
-}
 
 @Controller('resp')
 class ResponseController {
