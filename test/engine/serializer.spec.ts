@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import {
+  jsonSerializer,
   MemoLockInvalidResultError,
   MemoLockSerializationError,
   type MemoLockSerializer,
@@ -182,5 +183,38 @@ describe('serializers, through Redis', () => {
     const error = await handle.getResource('x', 1_000, async () => ({ value: 1, ttl: 1 })).catch((e) => e);
     expect(error).toBeInstanceOf(MemoLockSerializationError);
     expect(error.message).toMatch(new RegExp(`Cannot deserialize the value stored for resource "${tag}:x"`));
+  });
+});
+
+describe('jsonSerializer, alone', () => {
+  // Plain data skips JSON.stringify's replacer (a walk checks it first); anything the walk is unsure of takes
+  // the replacer's path. Both must write the same text and refuse the same values, wherever they sit.
+  const deep = (depth: number, leaf: unknown): unknown => (depth === 0 ? leaf : { d: deep(depth - 1, leaf) });
+  const nullProto = Object.assign(Object.create(null) as object, { a: 1 });
+  it.each([
+    ['nested plain data', { a: [1, 'b', null, true, { c: [] }] }, '{"a":[1,"b",null,true,{"c":[]}]}'],
+    ['undefined properties, dropped', { a: undefined, b: 1 }, '{"b":1}'],
+    ['undefined and holes in an array, as null', Object.assign([undefined], { 2: 2 }), '[null,null,2]'],
+    ['-0, as 0', { z: -0 }, '{"z":0}'],
+    ['a null-prototype object', nullProto, '{"a":1}'],
+    ['a Date deep inside', { a: [{ at: new Date(0) }] }, '{"a":[{"at":"1970-01-01T00:00:00.000Z"}]}'],
+    ['a plain object with its own toJSON', { a: { toJSON: () => 'mine' } }, '{"a":"mine"}'],
+    ['a boxed number', { n: Object(5) }, '{"n":5}'],
+    ['data deeper than the walk looks', deep(100, 'leaf'), JSON.stringify(deep(100, 'leaf'))],
+  ])('writes %s as JSON.stringify does', (_name, value, text) => {
+    expect(jsonSerializer.serialize(value)).toBe(text);
+  });
+
+  const cyclic: Record<string, unknown> = { list: [] };
+  (cyclic.list as unknown[]).push(cyclic);
+  it.each([
+    ['NaN deep inside', deep(10, [1, { ratio: NaN }]), /NaN at key "ratio"/],
+    ['a Map deep inside an array', { a: [[new Map()]] }, /a Map at key "0"/],
+    ['a function deeper than the walk looks', deep(100, () => 1), /a function at key "d"/],
+    ['a toJSON that answers NaN', { a: { toJSON: () => NaN } }, /NaN at key "a"/],
+    ['a BigInt inside', { n: 1n }, /BigInt/],
+    ['a cycle through an array', cyclic, /circular/],
+  ])('refuses %s', (_name, value, reason) => {
+    expect(() => jsonSerializer.serialize(value)).toThrow(reason);
   });
 });
