@@ -52,9 +52,12 @@ interface HttpResponse {
   getHeaders?: () => Record<string, unknown>;
 }
 
-/** The response's headers as they are now (Express's `res` and Fastify's `reply` both have `getHeaders`). */
+/**
+ * The response's headers as they are now: Express's `res` (Node's `getHeaders`) and Fastify's `reply` both
+ * have `getHeaders`, and both return a new object (documented as a shallow copy), so it is not copied again.
+ */
 export function headersOf(response: unknown): Record<string, unknown> {
-  return { ...((response as HttpResponse).getHeaders?.() ?? {}) };
+  return (response as HttpResponse).getHeaders?.() ?? {};
 }
 
 /**
@@ -64,19 +67,59 @@ export function headersOf(response: unknown): Record<string, unknown> {
  */
 const COOKIE_SETTERS = ['cookie', 'setCookie', 'clearCookie'];
 
+/** The recorder watching a response, while its handler runs; read by the cookie methods' hooks. */
+const watching = new WeakMap<object, () => void>();
+/** Response prototypes whose cookie methods were looked for (and hooked where found). */
+const looked = new WeakSet<object>();
+/** Marks a hook, so that a method is never hooked twice (two apps in one process share Express's `res`). */
+const HOOK = Symbol('memolock.cookieHook');
+
 /**
- * Shadows the response's cookie methods with ones that call `onCall` first; returns what puts them back.
- * (A method that cannot be shadowed, which no framework makes, is left as it is.)
+ * Hooks the cookie methods a response inherits, once per prototype: the hook tells the response's recorder,
+ * if one is watching, then calls the method. Hooking the prototype once costs a request nothing; shadowing
+ * the methods on every response cost ~10 µs a request (two `defineProperty` on the response and their undoing).
+ * The hooks stay when the app closes: they call through unchanged when no recorder watches, and another
+ * app of the process may share the prototype.
+ */
+function hookCookieSetters(prototype: object): void {
+  looked.add(prototype);
+  for (const name of COOKIE_SETTERS) {
+    let owner: object | null = prototype;
+    while (owner !== null && !Object.prototype.hasOwnProperty.call(owner, name))
+      owner = Object.getPrototypeOf(owner);
+    if (owner === null) continue;
+    const own = Object.getOwnPropertyDescriptor(owner, name)!;
+    const method = own.value as ((...args: unknown[]) => unknown) & { [HOOK]?: true };
+    // A getter, or a method that cannot be replaced (which no framework makes), is left as it is.
+    if (typeof method !== 'function' || method[HOOK] || !own.configurable) continue;
+    const hook = Object.assign(
+      function (this: unknown, ...args: unknown[]) {
+        if (typeof this === 'object' && this !== null) watching.get(this)?.();
+        return method.apply(this, args);
+      },
+      { [HOOK]: true as const },
+    );
+    Object.defineProperty(hook, 'name', { value: method.name });
+    Object.defineProperty(owner, name, { ...own, value: hook });
+  }
+}
+
+/**
+ * Calls `onCall` when the handler calls one of the response's cookie methods; returns what stops it. A
+ * method of the response itself rather than its prototype (which no framework makes) is shadowed on it for
+ * the time of the handler.
  */
 function watchCookieSetters(response: unknown, onCall: () => void): () => void {
   if (typeof response !== 'object' || response === null) return () => undefined;
+  const prototype = Object.getPrototypeOf(response) as object | null;
+  if (prototype !== null && !looked.has(prototype)) hookCookieSetters(prototype);
   const target = response as Record<string, unknown>;
   const restores: Array<() => void> = [];
   for (const name of COOKIE_SETTERS) {
-    const method = target[name];
-    if (typeof method !== 'function') continue;
     const own = Object.getOwnPropertyDescriptor(target, name);
-    if (own && !own.configurable) continue;
+    if (own === undefined) continue;
+    const method = own.value;
+    if (typeof method !== 'function' || !own.configurable) continue;
     Object.defineProperty(target, name, {
       configurable: true,
       writable: true,
@@ -85,9 +128,13 @@ function watchCookieSetters(response: unknown, onCall: () => void): () => void {
         return (method as (...a: unknown[]) => unknown).apply(this, args);
       },
     });
-    restores.push(() => (own ? Object.defineProperty(target, name, own) : delete target[name]));
+    restores.push(() => Object.defineProperty(target, name, own));
   }
-  return () => restores.splice(0).forEach((restore) => restore());
+  watching.set(response, onCall);
+  return () => {
+    watching.delete(response);
+    restores.splice(0).forEach((restore) => restore());
+  };
 }
 
 /**
