@@ -6,9 +6,10 @@
  * app (bench/http-app.ts) gets the same autocannon load in alternating rounds; the app's and the server's
  * CPU (/proc utime + stime) over a round, divided by the requests answered, is printed per round, and the
  * medians at the end. `MODES` picks the apps (default `memolock,cache-interceptor`); `memolock@DIR` runs
- * the app of another checkout (a before/after comparison: `git worktree add DIR REV`).
+ * the app of another checkout (a before/after comparison: `git worktree add DIR REV`, then `npm ci` there
+ * or a `node_modules` symlink to this one's).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startRedis } from '../test/support/redis-server';
@@ -17,11 +18,16 @@ const [kind = 'cold', roundsArg = '3'] = process.argv.slice(2);
 const modes = (process.env.MODES ?? 'memolock,cache-interceptor').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
-/** utime + stime of a process, in µs (the kernel counts in clock ticks of 10 ms). */
+const TICK_MICROS = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** utime + stime of a process, in µs (the kernel counts in clock ticks, 10 ms on most Linux systems). */
 function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
 }
+
+/** The apps started, stopped on a failure too. */
+const children: ChildProcess[] = [];
 
 async function main() {
   const autocannon = require('autocannon') as (
@@ -33,7 +39,8 @@ async function main() {
   const redisPid = Number(/process_id:(\d+)/.exec(info)![1]);
   const apps = await Promise.all(
     modes.map(async (spec) => {
-      const [mode, dir = join(__dirname, '..')] = spec.split('@');
+      const at = spec.indexOf('@');
+      const [mode, dir] = at < 0 ? [spec, join(__dirname, '..')] : [spec.slice(0, at), spec.slice(at + 1)];
       const port = await freePort();
       const app = spawn(
         process.execPath,
@@ -48,9 +55,11 @@ async function main() {
         ],
         { stdio: ['ignore', 'pipe', 'inherit'], cwd: dir }, // tsx reads the checkout's tsconfig
       );
-      await new Promise<void>((resolve) =>
-        app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()),
-      );
+      children.push(app);
+      await new Promise<void>((resolve, reject) => {
+        app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+        app.once('exit', (code) => reject(new Error(`the ${spec} app exited (${code}) before listening`)));
+      });
       return { mode: spec, app, url: `http://127.0.0.1:${port}` };
     }),
   );
@@ -80,8 +89,10 @@ async function main() {
       const result = await run(url);
       const [appCpu, redisCpu] = [cpuMicros(app.pid!) - appBefore, cpuMicros(redisPid) - redisBefore];
       const n = result.requests.total;
-      const stats = [...(await admin.info('commandstats')).matchAll(/cmdstat_(\w+):calls=(\d+),usec=(\d+)/g)]
-        .filter(([, name]) => name !== 'info' && name !== 'config')
+      const stats = [
+        ...(await admin.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g),
+      ]
+        .filter(([, name]) => !/^(info|config)/.test(name))
         .map(
           ([, name, calls, usec]) =>
             `${name} ${(Number(calls) / n).toFixed(2)}/req ${(Number(usec) / n).toFixed(1)} µs/req`,
@@ -110,4 +121,8 @@ async function main() {
   await redis.stop();
 }
 
-void main();
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  for (const child of children) child.kill('SIGTERM');
+  process.exit(1);
+});

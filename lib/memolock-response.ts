@@ -54,10 +54,17 @@ interface HttpResponse {
 
 /**
  * The response's headers as they are now: Express's `res` (Node's `getHeaders`) and Fastify's `reply` both
- * have `getHeaders`, and both return a new object (documented as a shallow copy), so it is not copied again.
+ * have `getHeaders`, and both return a new object (documented as a shallow copy). Its arrays are the
+ * response's own, though: Fastify's `reply.header('set-cookie', ...)` pushes onto the array already there,
+ * so they are copied, or a cookie added during the handler would look unchanged.
  */
 export function headersOf(response: unknown): Record<string, unknown> {
-  return (response as HttpResponse).getHeaders?.() ?? {};
+  const headers = (response as HttpResponse).getHeaders?.() ?? {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (Array.isArray(value)) headers[name] = [...value];
+  }
+  return headers;
 }
 
 /**
@@ -67,19 +74,26 @@ export function headersOf(response: unknown): Record<string, unknown> {
  */
 const COOKIE_SETTERS = ['cookie', 'setCookie', 'clearCookie'];
 
-/** The recorder watching a response, while its handler runs; read by the cookie methods' hooks. */
-const watching = new WeakMap<object, () => void>();
-/** Response prototypes whose cookie methods were looked for (and hooked where found). */
+/**
+ * The recorders watching a response while its handler runs, told by the cookie methods' hooks. Usually one;
+ * two when two MemoLock interceptors wrap the same route (the global one and one in `@UseInterceptors`).
+ */
+const watching = new WeakMap<object, Set<() => void>>();
+/** Response prototypes whose cookie methods were looked for (and hooked where they could be). */
 const looked = new WeakSet<object>();
 /** Marks a hook, so that a method is never hooked twice (two apps in one process share Express's `res`). */
 const HOOK = Symbol('memolock.cookieHook');
 
+type Method = ((...args: unknown[]) => unknown) & { [HOOK]?: true };
+
 /**
- * Hooks the cookie methods a response inherits, once per prototype: the hook tells the response's recorder,
- * if one is watching, then calls the method. Hooking the prototype once costs a request nothing; shadowing
- * the methods on every response cost ~10 µs a request (two `defineProperty` on the response and their undoing).
- * The hooks stay when the app closes: they call through unchanged when no recorder watches, and another
- * app of the process may share the prototype.
+ * Hooks the cookie methods a response inherits, once per prototype: the hook tells the response's
+ * recorders, if any watch, then calls the method. Hooking the prototype once costs a request nothing;
+ * shadowing the methods on every response cost ~10 µs a request (`defineProperty` on the response and its
+ * undoing). The hooks stay when the app closes: they call through unchanged when no recorder watches, and
+ * another app of the process may share the prototype. A method that cannot be hooked (a getter, or one that
+ * is not configurable, which no framework makes) is shadowed on each response instead (see
+ * {@link watchCookieSetters}).
  */
 function hookCookieSetters(prototype: object): void {
   looked.add(prototype);
@@ -89,25 +103,22 @@ function hookCookieSetters(prototype: object): void {
       owner = Object.getPrototypeOf(owner);
     if (owner === null) continue;
     const own = Object.getOwnPropertyDescriptor(owner, name)!;
-    const method = own.value as ((...args: unknown[]) => unknown) & { [HOOK]?: true };
-    // A getter, or a method that cannot be replaced (which no framework makes), is left as it is.
+    const method = own.value as Method | undefined;
     if (typeof method !== 'function' || method[HOOK] || !own.configurable) continue;
-    const hook = Object.assign(
-      function (this: unknown, ...args: unknown[]) {
-        if (typeof this === 'object' && this !== null) watching.get(this)?.();
-        return method.apply(this, args);
-      },
-      { [HOOK]: true as const },
-    );
+    const hook: Method = function (this: unknown, ...args: unknown[]) {
+      if (typeof this === 'object' && this !== null) watching.get(this)?.forEach((onCall) => onCall());
+      return method.apply(this, args);
+    };
+    hook[HOOK] = true;
     Object.defineProperty(hook, 'name', { value: method.name });
     Object.defineProperty(owner, name, { ...own, value: hook });
   }
 }
 
 /**
- * Calls `onCall` when the handler calls one of the response's cookie methods; returns what stops it. A
- * method of the response itself rather than its prototype (which no framework makes) is shadowed on it for
- * the time of the handler.
+ * Calls `onCall` when the handler calls one of the response's cookie methods; returns what stops it. Hooked
+ * methods (see {@link hookCookieSetters}) tell it through `watching`; any other cookie method the response
+ * has (its own, or one that could not be hooked) is shadowed on the response for the time of the handler.
  */
 function watchCookieSetters(response: unknown, onCall: () => void): () => void {
   if (typeof response !== 'object' || response === null) return () => undefined;
@@ -116,24 +127,31 @@ function watchCookieSetters(response: unknown, onCall: () => void): () => void {
   const target = response as Record<string, unknown>;
   const restores: Array<() => void> = [];
   for (const name of COOKIE_SETTERS) {
+    const method = target[name] as Method | undefined;
+    if (typeof method !== 'function' || method[HOOK]) continue;
     const own = Object.getOwnPropertyDescriptor(target, name);
-    if (own === undefined) continue;
-    const method = own.value;
-    if (typeof method !== 'function' || !own.configurable) continue;
+    if (own && !own.configurable) continue;
     Object.defineProperty(target, name, {
       configurable: true,
       writable: true,
       value: function (this: unknown, ...args: unknown[]) {
         onCall();
-        return (method as (...a: unknown[]) => unknown).apply(this, args);
+        return method.apply(this, args);
       },
     });
-    restores.push(() => Object.defineProperty(target, name, own));
+    restores.push(() => (own ? Object.defineProperty(target, name, own) : delete target[name]));
   }
-  watching.set(response, onCall);
+  let watchers = watching.get(response);
+  if (watchers === undefined) watching.set(response, (watchers = new Set()));
+  watchers.add(onCall);
   return () => {
-    watching.delete(response);
-    restores.splice(0).forEach((restore) => restore());
+    watchers.delete(onCall);
+    if (watchers.size === 0 && watching.get(response) === watchers) watching.delete(response);
+    // Put back last first: V8 then undoes each added property as the last one added.
+    restores
+      .splice(0)
+      .reverse()
+      .forEach((restore) => restore());
   };
 }
 

@@ -63,14 +63,22 @@ function faithfully(key: string, value: unknown): unknown {
 
 /** Deeper values take the replacer's path, which also reports a cycle (JSON.stringify throws on it). */
 const PLAIN_DEPTH = 64;
+/**
+ * Values the walk looks at before it gives up and leaves the value to the replacer: a plain value that
+ * shares subtrees can hold exponentially more values than objects, and the walk must stay cheap.
+ */
+const PLAIN_VALUES = 100_000;
 
 /**
  * Whether JSON.stringify writes `value` as it is: only primitives JSON keeps, plain objects and arrays, no
- * `toJSON`. Then nothing needs the replacer, which costs a call from V8 into JavaScript for every value (a
- * third of a small response's encoding time). The first value that needs a look ends the walk, so a cycle
- * or a shared subtree costs no more than the depth limit.
+ * `toJSON` anywhere. Then nothing needs the replacer, which costs a call from V8 into JavaScript for every
+ * value (a third of a small response's encoding time). The walk ends at the first value that needs a look,
+ * at depth {@link PLAIN_DEPTH} (a cycle) and after {@link PLAIN_VALUES} values; the replacer's path then
+ * decides, as it did for every value before. (A getter is read twice, by the walk and by JSON.stringify: one
+ * that answers something else the second time is written as JSON writes it.)
  */
-function plainJson(value: unknown, depth: number): boolean {
+function plainJson(value: unknown, depth: number, budget: { left: number }): boolean {
+  if (--budget.left < 0) return false;
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -81,15 +89,17 @@ function plainJson(value: unknown, depth: number): boolean {
     case 'object': {
       if (value === null) return true;
       if (depth === PLAIN_DEPTH) return false;
+      // An own or inherited toJSON (even on an array, or on Object.prototype) decides what JSON writes.
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
       const prototype = Object.getPrototypeOf(value);
-      if (prototype === Array.prototype) {
-        for (const item of value as unknown[]) if (!plainJson(item, depth + 1)) return false;
+      if (Array.isArray(value)) {
+        if (prototype !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1, budget)) return false;
         return true;
       }
       if (prototype !== Object.prototype && prototype !== null) return false;
       const record = value as Record<string, unknown>;
-      if (typeof record.toJSON === 'function') return false;
-      for (const key of Object.keys(record)) if (!plainJson(record[key], depth + 1)) return false;
+      for (const key of Object.keys(record)) if (!plainJson(record[key], depth + 1, budget)) return false;
       return true;
     }
     default:
@@ -104,7 +114,9 @@ function plainJson(value: unknown, depth: number): boolean {
  */
 export const jsonSerializer: MemoLockSerializer = {
   serialize(value) {
-    const text = plainJson(value, 0) ? JSON.stringify(value) : JSON.stringify(value, faithfully);
+    const text = plainJson(value, 0, { left: PLAIN_VALUES })
+      ? JSON.stringify(value)
+      : JSON.stringify(value, faithfully);
     // JSON.stringify(undefined) returns undefined instead of throwing.
     if (typeof text !== 'string') throw new TypeError(`JSON cannot represent ${typeof value}`);
     return text;

@@ -214,7 +214,36 @@ describe('jsonSerializer, alone', () => {
     ['a toJSON that answers NaN', { a: { toJSON: () => NaN } }, /NaN at key "a"/],
     ['a BigInt inside', { n: 1n }, /BigInt/],
     ['a cycle through an array', cyclic, /circular/],
+    [
+      "what an array's own toJSON answers",
+      { x: Object.assign([1], { toJSON: () => ({ r: NaN }) }) },
+      /NaN at key "r"/,
+    ],
+    [
+      'a Map in an object made to look like an array',
+      { x: Object.setPrototypeOf({ a: new Map() }, Array.prototype) },
+      /a Map at key "a"/,
+    ],
   ])('refuses %s', (_name, value, reason) => {
     expect(() => jsonSerializer.serialize(value)).toThrow(reason);
+  });
+
+  it.each([
+    ['Array.prototype', Array.prototype],
+    ['Object.prototype', Object.prototype],
+  ])('refuses what a toJSON added to %s answers', (_name, prototype) => {
+    Object.defineProperty(prototype, 'toJSON', { value: () => new Map(), configurable: true });
+    try {
+      expect(() => jsonSerializer.serialize({ list: [1] })).toThrow(/a Map/);
+    } finally {
+      delete (prototype as { toJSON?: unknown }).toJSON;
+    }
+  });
+
+  it('writes data that shares subtrees beyond what the walk looks at, through the replacer', () => {
+    // 2^17 leaves: more values than the walk looks at, which then leaves the value to the replacer's path.
+    let shared: unknown = 'leaf';
+    for (let i = 0; i < 17; i++) shared = { a: shared, b: shared };
+    expect(jsonSerializer.serialize(shared)).toBe(JSON.stringify(shared));
   });
 });
