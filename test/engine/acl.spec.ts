@@ -7,7 +7,7 @@ import { MemoLockRemoteComputationError } from '../../lib';
 import { recordingLogger } from '../support/logger';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { gate } from '../support/gate';
-import { until } from '../support/until';
+import { commandCalls, until } from '../support/until';
 
 describe('an ACL user limited to one tag', () => {
   let redis: TestRedis;
@@ -113,10 +113,17 @@ describe('an ACL user limited to one tag', () => {
       throw new Error('nope');
     });
     await until(async () => (await admin.exists('likes/lock:f')) === 1, 'the lock of f is held');
+    const leasesRead = await commandCalls(admin, 'pttl');
     const waiter = otherLikes
       .getResource('f', 5_000, async () => ({ value: 'no', ttl: 1 }))
       .catch((e: unknown) => e);
     await until(() => subscribed('acl-b'), 'the other engine waits on its subscription');
+    // Subscribed, it reads the lease once more (the read-or-lock script runs PTTL): were the failure out
+    // before that read, the waiter would find the lock free, take it and compute, as it should then.
+    await until(
+      async () => (await commandCalls(admin, 'pttl')) >= leasesRead + 2,
+      'the other engine has read the lease once subscribed',
+    );
     failure.open();
     await expect(failing).rejects.toThrow('nope');
     expect(await waiter).toBeInstanceOf(MemoLockRemoteComputationError);

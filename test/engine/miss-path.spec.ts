@@ -9,7 +9,7 @@ import type Redis from 'ioredis';
 import type { RedisMemoLockEngine } from '../../lib';
 import { type FaultyClient, withFaults } from '../support/faulty-client';
 import { startRedis, type TestRedis } from '../support/redis-server';
-import { until } from '../support/until';
+import { commandCalls, until } from '../support/until';
 
 describe('the miss path', () => {
   let redis: TestRedis;
@@ -65,8 +65,15 @@ describe('the miss path', () => {
     tag: string,
   ): Promise<() => Promise<void>> {
     await lockedBy(tag, 'other');
+    const leasesRead = await commandCalls(admin, 'pttl');
     const other = handle.getResource('other', 5_000, value('no'));
     await until(() => engine.subscribedTags.includes(tag), 'the tag is subscribed');
+    // It reads the lease twice (the script runs PTTL): before subscribing and after. Only then is it asleep,
+    // sending nothing more until its value comes.
+    await until(
+      async () => (await commandCalls(admin, 'pttl')) >= leasesRead + 2,
+      'the other waiter has read the lease once subscribed',
+    );
     return async () => {
       await produce(tag, 'other', '"o"');
       await expect(other).resolves.toBe('o');
@@ -206,9 +213,11 @@ describe('the miss path', () => {
     // between. Only the subscription made before the script can deliver it.
     const slow = faulty.inject({ command: 'memolockReadOrLock', delayReply: 300, times: 1 });
     const sent = since();
+    const leasesRead = await commandCalls(admin, 'pttl');
     const waiting = handle.getResourceWithStatus('k', 5_000, value('no'));
     await until(() => slow.hits === 1, 'the script was sent');
-    await until(async () => (await admin.get(`${tag}/lock:k`)) === 'peer', 'the script has run');
+    // The script has run in Redis (it read the peer's lease) when its PTTL is counted; its reply is still held.
+    await until(async () => (await commandCalls(admin, 'pttl')) > leasesRead, 'the script has run');
     await produce(tag, 'k', '"theirs"');
     await admin.del(`${tag}/lock:k`);
     await expect(waiting).resolves.toEqual({ value: 'theirs', status: 'collapsed' });
