@@ -9,22 +9,14 @@
  * the app of another checkout (a before/after comparison: `git worktree add DIR REV`, then `npm ci` there
  * or a `node_modules` symlink to this one's).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, startRedis } from '../test/support/redis-server';
+import { cpuMicros, redisPid as pidOf } from './process-cpu';
 
 const [kind = 'cold', roundsArg = '3'] = process.argv.slice(2);
 const modes = (process.env.MODES ?? 'memolock,cache-interceptor').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-
-const TICK_MICROS = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-
-/** utime + stime of a process, in µs (the kernel counts in clock ticks, 10 ms on most Linux systems). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
-}
 
 /** The apps started, stopped on a failure too. */
 const children: ChildProcess[] = [];
@@ -35,8 +27,7 @@ async function main() {
   ) => Promise<{ requests: { total: number; average: number }; non2xx: number; errors: number }>;
   const redis = await startRedis();
   const admin = redis.client();
-  const info = await admin.info('server');
-  const redisPid = Number(/process_id:(\d+)/.exec(info)![1]);
+  const redisPid = await pidOf(admin);
   const apps = await Promise.all(
     modes.map(async (spec) => {
       const at = spec.indexOf('@');

@@ -11,10 +11,11 @@ import Redis from 'ioredis';
 import { commandStats, freePort, startRedis, type TestRedis } from '../test/support/redis-server';
 import type { Freshness, PeerName } from './peers';
 import { mergeResults } from './results-file';
+import { cpuMicros, redisPid } from './process-cpu';
 import type { WorkerReply, WorkerRequest } from './worker';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const HTTP_ROUNDS = 3;
+const HTTP_ROUNDS = Number(process.env.HTTP_ROUNDS ?? 3);
 const OURS = 'nestjs-memolock';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -464,9 +465,12 @@ async function failSafe(redis: TestRedis): Promise<Scenario> {
 }
 
 async function http(redis: TestRedis): Promise<Scenario> {
-  const autocannon = require('autocannon') as (
-    options: object,
-  ) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }>;
+  const autocannon = require('autocannon') as (options: object) => Promise<{
+    requests: { average: number; total: number };
+    latency: { p99: number };
+    non2xx: number;
+    errors: number;
+  }>;
   const rows: Row[] = [];
   const labels = {
     memolock: `${OURS} (@MemoLocked)`,
@@ -505,18 +509,33 @@ async function http(redis: TestRedis): Promise<Scenario> {
         },
       ],
     });
-  type Measure = { cachedRps: number; cachedP99: number; coldRps: number; coldP99: number; errors: number };
+  type Measure = {
+    cachedRps: number;
+    cachedP99: number;
+    coldRps: number;
+    coldP99: number;
+    coldAppCpu: number;
+    coldRedisCpu: number;
+    errors: number;
+  };
+  const serverPid = await redisPid(redis.client());
   const measures = new Map<string, Measure[]>(modes.map((m) => [m, []]));
   for (const { url } of apps) await run(url, false); // warm-up
   for (let round = 0; round < HTTP_ROUNDS; round++) {
-    for (const { mode, url } of apps) {
+    for (const { mode, app, url } of apps) {
       const cached = await run(url, false);
+      // Requests per second are a figure of the whole machine (app, autocannon and redis-server share its
+      // cores); the CPU each process spent per cold request says whose cost it is, and varies far less.
+      const [appBefore, redisBefore] = [cpuMicros(app.pid!), cpuMicros(serverPid)];
       const cold = await run(url, true);
+      const coldRequests = Math.max(1, cold.requests.total);
       measures.get(mode)!.push({
         cachedRps: cached.requests.average,
         cachedP99: cached.latency.p99,
         coldRps: cold.requests.average,
         coldP99: cold.latency.p99,
+        coldAppCpu: (cpuMicros(app.pid!) - appBefore) / coldRequests,
+        coldRedisCpu: (cpuMicros(serverPid) - redisBefore) / coldRequests,
         errors: cached.non2xx + cached.errors + cold.non2xx + cold.errors,
       });
     }
@@ -530,6 +549,8 @@ async function http(redis: TestRedis): Promise<Scenario> {
       cachedP99: median(m.map((x) => x.cachedP99)),
       coldRps: Math.round(median(m.map((x) => x.coldRps))),
       coldP99: median(m.map((x) => x.coldP99)),
+      coldAppCpu: Math.round(median(m.map((x) => x.coldAppCpu))),
+      coldRedisCpu: Math.round(median(m.map((x) => x.coldRedisCpu))),
       errors: m.reduce((sum, x) => sum + x.errors, 0),
     });
     log(`http: ${JSON.stringify(rows.at(-1))}`);
@@ -544,13 +565,15 @@ async function http(redis: TestRedis): Promise<Scenario> {
   return {
     id: 'http',
     title: 'HTTP (Nest + Express, autocannon)',
-    setup: `32 connections, ${SECONDS} s a run, median of ${HTTP_ROUNDS} rounds alternating between the apps; cached: one URL; cold: a new URL on every request`,
+    setup: `32 connections, ${SECONDS} s a run, median of ${HTTP_ROUNDS} rounds alternating between the apps (HTTP_ROUNDS); cached: one URL; cold: a new URL on every request, with the CPU (/proc utime + stime) the app and redis-server spent per cold request`,
     primary: { metric: 'cachedRps', label: 'cached req/s', higherIsBetter: true },
     columns: [
       { metric: 'cachedRps', label: 'cached req/s' },
       { metric: 'cachedP99', label: 'cached p99 ms' },
       { metric: 'coldRps', label: 'cold req/s' },
       { metric: 'coldP99', label: 'cold p99 ms' },
+      { metric: 'coldAppCpu', label: 'cold: app CPU µs/request' },
+      { metric: 'coldRedisCpu', label: 'cold: redis-server CPU µs/request' },
       { metric: 'errors', label: 'errors' },
     ],
     rows,
