@@ -75,16 +75,23 @@ export function headersOf(response: unknown): Record<string, unknown> {
 const COOKIE_SETTERS = ['cookie', 'setCookie', 'clearCookie'];
 
 /**
- * The recorders watching a response while its handler runs, told by the cookie methods' hooks. Usually one;
- * two when two MemoLock interceptors wrap the same route (the global one and one in `@UseInterceptors`).
+ * What the cookie hooks share with every copy of this module in the process (its CommonJS and ES builds
+ * both loaded, a hot reload): a hook one copy installed must tell the recorders of another, and no copy
+ * hooks a method again. `watching`: the recorders watching a response while its handler runs, told by the
+ * hooks; usually one, two when two MemoLock interceptors wrap the same route (the global one and one in
+ * `@UseInterceptors`). `hook`: marks a hook.
  */
-const watching = new WeakMap<object, Set<() => void>>();
-/** Response prototypes whose cookie methods were looked for (and hooked where they could be). */
+const { watching, hook: HOOK } = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('nestjs-memolock.cookieWatch')
+] ??= { watching: new WeakMap(), hook: Symbol('nestjs-memolock.cookieHook') }) as {
+  watching: WeakMap<object, Set<() => void>>;
+  hook: symbol;
+};
+/** Response prototypes whose cookie methods this copy looked for (and hooked where they could be). */
 const looked = new WeakSet<object>();
-/** Marks a hook, so that a method is never hooked twice (two apps in one process share Express's `res`). */
-const HOOK = Symbol('memolock.cookieHook');
 
-type Method = ((...args: unknown[]) => unknown) & { [HOOK]?: true };
+type Method = (...args: unknown[]) => unknown;
+const isHook = (method: Method) => (method as unknown as Record<symbol, unknown>)[HOOK] === true;
 
 /**
  * Hooks the cookie methods a response inherits, once per prototype: the hook tells the response's
@@ -104,12 +111,12 @@ function hookCookieSetters(prototype: object): void {
     if (owner === null) continue;
     const own = Object.getOwnPropertyDescriptor(owner, name)!;
     const method = own.value as Method | undefined;
-    if (typeof method !== 'function' || method[HOOK] || !own.configurable) continue;
+    if (typeof method !== 'function' || isHook(method) || !own.configurable) continue;
     const hook: Method = function (this: unknown, ...args: unknown[]) {
       if (typeof this === 'object' && this !== null) watching.get(this)?.forEach((onCall) => onCall());
       return method.apply(this, args);
     };
-    hook[HOOK] = true;
+    (hook as unknown as Record<symbol, unknown>)[HOOK] = true;
     Object.defineProperty(hook, 'name', { value: method.name });
     Object.defineProperty(owner, name, { ...own, value: hook });
   }
@@ -128,7 +135,7 @@ function watchCookieSetters(response: unknown, onCall: () => void): () => void {
   const restores: Array<() => void> = [];
   for (const name of COOKIE_SETTERS) {
     const method = target[name] as Method | undefined;
-    if (typeof method !== 'function' || method[HOOK]) continue;
+    if (typeof method !== 'function' || isHook(method)) continue;
     const own = Object.getOwnPropertyDescriptor(target, name);
     if (own && !own.configurable) continue;
     Object.defineProperty(target, name, {

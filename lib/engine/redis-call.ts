@@ -3,10 +3,17 @@
  * minute while it reconnects; the engine fails fast when the client says it is down, and otherwise gives
  * each command `commandTimeout` ms.
  */
+import { setImmediate as atCheckPhase } from 'node:timers';
 import type { Cluster, Redis } from 'ioredis';
 import { Messages } from '../memolock.messages';
 import type { ConnectionState } from './connection-state';
 import type { MemoLockClient } from './redis-commands';
+
+/** What a connection's socket offers to hold writes (net.Socket, tls.TLSSocket). */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
 
 /** A Redis command failed or did not answer in time. Internal: callers see it per `onRedisError`. */
 export class RedisUnavailableError extends Error {
@@ -83,13 +90,17 @@ export class RedisLink {
     return DOWN_STATUSES.has(this.client.status);
   }
 
-  /** The socket whose writes are held for the rest of this turn of the event loop (see {@link #holdWrites}). */
-  #holding: { uncork(): void } | undefined;
+  /** The socket whose writes are held until the next check phase, if any (see {@link #holdWrites}). */
+  #held: { stream: Corkable } | undefined;
 
-  /** Runs `send` unless the client is known to be down, bounded by the command timeout. */
-  call<T>(command: string, send: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `send` unless the client is known to be down, bounded by the command timeout. `urgent`: sends it
+   * at once, with whatever is held (a health check's PING times Redis, not the event loop).
+   */
+  call<T>(command: string, send: () => Promise<T>, urgent = false): Promise<T> {
     if (this.down) return Promise.reject(this.notConnected());
-    this.#holdWrites();
+    if (urgent) this.#release();
+    else this.#holdWrites();
     let sent: Promise<T>;
     try {
       sent = send();
@@ -102,24 +113,33 @@ export class RedisLink {
   /**
    * Holds the socket's writes until the event loop's next check phase (where `setImmediate` callbacks run),
    * so that what this process's callers send in one turn (the reads, locks and stores of several requests,
-   * woken by one chunk of replies) leaves in one `writev` and reaches Redis in one read. ioredis writes every
-   * command on its own; on the HTTP cold path (bench/http-cpu.ts) holding them cut Redis's CPU per request
-   * by about 30% and the app's by about 5%. ioredis's `enableAutoPipelining` groups commands as well, but a
-   * pipeline per turn cost the app more than it saved. The poll phase does not block while an immediate is
-   * pending, so a held command waits for no I/O. Standalone and Sentinel clients: a Cluster client writes to
-   * a connection per node.
+   * woken by one chunk of replies) usually leaves in one `writev` and reaches Redis in one read. ioredis
+   * writes every command on its own; on the HTTP cold path (bench/http-cpu.ts) holding them cut Redis's CPU
+   * per request by about 30% and the app's by about 5%. ioredis's `enableAutoPipelining` groups commands as
+   * well, but a pipeline per turn cost the app more than it saved. The poll phase does not block while an
+   * immediate is pending, so a held command waits for no I/O; and the immediate is Node's own (`node:timers`,
+   * taken at load), which a test's fake timers do not stop. What else is sent on a shared client meanwhile is
+   * held with it. Standalone and Sentinel clients: a Cluster client writes to a connection per node.
    */
   #holdWrites(): void {
-    if (this.#holding !== undefined) return;
-    const client = this.client as MemoLockClient & { stream?: { cork(): void; uncork(): void } };
-    if (client.isCluster || client.status !== 'ready' || client.stream === undefined) return;
-    const stream = client.stream;
-    stream.cork();
-    this.#holding = stream;
-    setImmediate(() => {
-      this.#holding = undefined;
-      stream.uncork();
+    if (this.#held !== undefined) return;
+    const { stream, status, isCluster } = this.client as MemoLockClient & { stream?: Partial<Corkable> };
+    if (isCluster || status !== 'ready' || typeof stream?.cork !== 'function') return;
+    if (typeof stream.uncork !== 'function') return;
+    const held = { stream: stream as Corkable };
+    held.stream.cork();
+    this.#held = held;
+    atCheckPhase(() => {
+      if (this.#held === held) this.#release();
     });
+  }
+
+  /** Sends what is held now. */
+  #release(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    held.stream.uncork();
   }
 
   /**

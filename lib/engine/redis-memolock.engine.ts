@@ -162,7 +162,7 @@ export class RedisMemoLockEngine extends MemoLockEngine implements MemoLockBacke
     if (this.#closed) return { engine: 'redis', healthy: false, subscriber, error: Messages.closed() };
     const started = performance.now();
     try {
-      await this.#link.call('PING', () => this.#link.client.ping());
+      await this.#link.call('PING', () => this.#link.client.ping(), true);
     } catch (error) {
       return { engine: 'redis', healthy: false, subscriber, error: (error as Error).message };
     }

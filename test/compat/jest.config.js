@@ -10,4 +10,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testResultsProcessor: '<rootDir>/test/support/test-summary.js',
   maxWorkers: 1,
+  // Its tests run npm and apps in child processes: a dry-run install took over 5 s (Jest's default) on a
+  // slower machine. Runs that can hang bound themselves (timeoutMs).
+  testTimeout: 120_000,
 };

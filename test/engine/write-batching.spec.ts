@@ -59,6 +59,23 @@ describe('writes of one turn', () => {
     expect(await admin.keys('batched/lock:*')).toEqual([]);
   });
 
+  it("are sent under a test's fake timers, which fake setImmediate", async () => {
+    const client = redis.client();
+    await client.ping();
+    const engine = redis.engine({ client });
+    await admin.set('faked:x', '"v"');
+    const handle = engine.memoLock('faked', { lockTimeout: 5_000 });
+    // The engine's first reads wait for process.nextTick: a test faking that too must advance it itself.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask'] });
+    try {
+      await expect(handle.getResource('x', 2_000, async () => ({ value: 'computed', ttl: 1 }))).resolves.toBe(
+        'v',
+      );
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('a lone command is not held past its turn', async () => {
     const client = redis.client();
     const engine = redis.engine({ client });

@@ -104,6 +104,31 @@ describe('the response recorder watches cookies', () => {
     expect(calls).toEqual(['c0', 'c1', 'c2']);
   });
 
+  it('across two copies of this module in one process (both builds loaded, a hot reload)', async () => {
+    type Recorders = typeof import('../../lib/memolock-response');
+    let first!: Recorders;
+    let second!: Recorders;
+    // A module registry of its own for each: two copies, as two builds or a reload would load.
+    const load = () => jest.requireActual<Recorders>('../../lib/memolock-response');
+    jest.isolateModules(() => (first = load()));
+    jest.isolateModules(() => (second = load()));
+    expect(second.ResponseRecorder).not.toBe(first.ResponseRecorder);
+    await onReply(
+      (reply) => {
+        new first.ResponseRecorder(reply).release(); // the first copy hooks the prototype
+        const hooked = Object.getPrototypeOf(reply).setCookie;
+        const recorder = new second.ResponseRecorder(reply);
+        // The second copy neither hooks the hook nor shadows it, and is told by it.
+        expect(Object.getPrototypeOf(reply).setCookie).toBe(hooked);
+        expect(Object.getOwnPropertyDescriptor(reply, 'setCookie')).toBeUndefined();
+        setCookie(reply, 'session');
+        recorder.release();
+        expect(() => recorder.capture('body')).toThrow(second.NotShareableError);
+      },
+      (app) => deferredCookies(app),
+    );
+  });
+
   it('set through a method of the reply itself, shadowed for the handler and put back after', async () => {
     await onReply((reply) => {
       const own = function setCookie() {
