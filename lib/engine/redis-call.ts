@@ -115,11 +115,12 @@ export class RedisLink {
    * so that what this process's callers send in one turn (the reads, locks and stores of several requests,
    * woken by one chunk of replies) usually leaves in one `writev` and reaches Redis in one read. ioredis
    * writes every command on its own; on the HTTP cold path (bench/http-cpu.ts) holding them cut Redis's CPU
-   * per request by about 30% and the app's by about 5%. ioredis's `enableAutoPipelining` groups commands as
-   * well, but a pipeline per turn cost the app more than it saved. The poll phase does not block while an
-   * immediate is pending, so a held command waits for no I/O; and the immediate is Node's own (`node:timers`,
-   * taken at load), which a test's fake timers do not stop. What else is sent on a shared client meanwhile is
-   * held with it. Standalone and Sentinel clients: a Cluster client writes to a connection per node.
+   * per request by about 30% (the app's moved less than the machine's noise). ioredis's
+   * `enableAutoPipelining` groups commands as well, but a pipeline per turn cost the app more than it saved.
+   * The poll phase does not block while an immediate is pending, so a held command waits for no I/O; and
+   * the immediate is Node's own (`node:timers`, taken at load), which a test's fake timers do not stop. What
+   * else is sent on a shared client meanwhile is held with it. Standalone and Sentinel clients: a Cluster
+   * client writes to a connection per node.
    */
   #holdWrites(): void {
     if (this.#held !== undefined) return;
