@@ -9,71 +9,32 @@
  * the app of another checkout (a before/after comparison: `git worktree add DIR REV`, then `npm ci` there
  * or a `node_modules` symlink to this one's).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { freePort, startRedis } from '../test/support/redis-server';
+import { median } from './calls-per-second';
+import type { ChildProcess } from 'node:child_process';
+import { httpLoad, startHttpApp, stopHttpApps } from './http-apps';
 import { cpuMicros, redisPid as pidOf } from './process-cpu';
+import { startRedis } from '../test/support/redis-server';
 
 const [kind = 'cold', roundsArg = '3'] = process.argv.slice(2);
 const modes = (process.env.MODES ?? 'memolock,cache-interceptor').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
 /** The apps started, stopped on a failure too. */
-const children: ChildProcess[] = [];
+const spawned: ChildProcess[] = [];
 
 async function main() {
-  const autocannon = require('autocannon') as (
-    options: object,
-  ) => Promise<{ requests: { total: number; average: number }; non2xx: number; errors: number }>;
   const redis = await startRedis();
   const admin = redis.client();
   const redisPid = await pidOf(admin);
-  const apps = await Promise.all(
-    modes.map(async (spec) => {
-      const at = spec.indexOf('@');
-      const [mode, dir] = at < 0 ? [spec, join(__dirname, '..')] : [spec.slice(0, at), spec.slice(at + 1)];
-      const port = await freePort();
-      const app = spawn(
-        process.execPath,
-        [
-          ...(process.env.APP_NODE_ARGS?.split(' ') ?? []),
-          '--require',
-          'tsx/cjs',
-          join(dir, 'bench', 'http-app.ts'),
-          redis.url,
-          String(port),
-          mode,
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'], cwd: dir }, // tsx reads the checkout's tsconfig
-      );
-      children.push(app);
-      await new Promise<void>((resolve, reject) => {
-        app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
-        app.once('exit', (code) => reject(new Error(`the ${spec} app exited (${code}) before listening`)));
-      });
-      return { mode: spec, app, url: `http://127.0.0.1:${port}` };
-    }),
-  );
-  const run = (url: string) =>
-    autocannon({
-      url,
-      connections: 32,
-      duration: SECONDS,
-      requests: [
-        {
-          setupRequest: (req: { path: string }) => ({
-            ...req,
-            path: kind === 'cold' ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1',
-          }),
-        },
-      ],
-    });
+  const nodeArgs = process.env.APP_NODE_ARGS?.split(' ') ?? [];
+  const apps = await Promise.all(modes.map((spec) => startHttpApp(redis.url, spec, nodeArgs, spawned)));
+  const run = (url: string) => httpLoad(url, kind === 'cold', SECONDS);
   for (const { url } of apps) await run(url); // warm-up
   const figures = new Map<string, Array<{ rps: number; app: number; redis: number }>>(
     modes.map((m) => [m, []]),
   );
   for (let round = 0; round < Number(roundsArg); round++) {
-    for (const { mode, app, url } of apps) {
+    for (const { spec: mode, process: app, url } of apps) {
       await admin.flushall();
       await admin.config('RESETSTAT');
       const [appBefore, redisBefore] = [cpuMicros(app.pid!), cpuMicros(redisPid)];
@@ -97,23 +58,18 @@ async function main() {
       );
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   for (const [mode, rows] of figures) {
     process.stdout.write(
       `median ${mode}: ${Math.round(median(rows.map((r) => r.rps)))} req/s, app ${median(rows.map((r) => r.app)).toFixed(1)} µs/req, ` +
         `redis ${median(rows.map((r) => r.redis)).toFixed(1)} µs/req\n`,
     );
   }
-  for (const { app } of apps) {
-    const exited = new Promise((resolve) => app.once('exit', resolve));
-    app.kill('SIGTERM');
-    await exited;
-  }
+  await stopHttpApps(apps);
   await redis.stop();
 }
 
 main().catch((error) => {
   process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  for (const child of children) child.kill('SIGTERM');
+  for (const app of spawned) app.kill('SIGTERM');
   process.exit(1);
 });

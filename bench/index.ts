@@ -3,14 +3,16 @@
  * starts itself. Writes bench/RESULTS.md and bench/results/latest.json; `bench/charts.mjs` then renders one
  * SVG chart per scenario from the same JSON. BENCH_SECONDS scales the timed scenarios (default 5).
  */
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { commandStats, freePort, startRedis, type TestRedis } from '../test/support/redis-server';
+import { commandStats, startRedis, type TestRedis } from '../test/support/redis-server';
 import type { Freshness, PeerName } from './peers';
 import { mergeResults } from './results-file';
+import { httpLoad, startHttpApp, stopHttpApps } from './http-apps';
+import { median } from './calls-per-second';
 import { cpuMicros, redisPid } from './process-cpu';
 import type { WorkerReply, WorkerRequest } from './worker';
 
@@ -465,12 +467,6 @@ async function failSafe(redis: TestRedis): Promise<Scenario> {
 }
 
 async function http(redis: TestRedis): Promise<Scenario> {
-  const autocannon = require('autocannon') as (options: object) => Promise<{
-    requests: { average: number; total: number };
-    latency: { p99: number };
-    non2xx: number;
-    errors: number;
-  }>;
   const rows: Row[] = [];
   const labels = {
     memolock: `${OURS} (@MemoLocked)`,
@@ -481,34 +477,8 @@ async function http(redis: TestRedis): Promise<Scenario> {
   // All three apps run side by side, and the rounds alternate between them, so that a slow moment of the
   // machine does not fall on one contender only; each figure is the median of the rounds.
   await reset(redis.client());
-  const apps = await Promise.all(
-    modes.map(async (mode) => {
-      const port = await freePort();
-      const app = spawn(
-        process.execPath,
-        ['--require', 'tsx/cjs', join(__dirname, 'http-app.ts'), redis.url, String(port), mode],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      await new Promise<void>((resolve) =>
-        app.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve()),
-      );
-      return { mode, app, url: `http://127.0.0.1:${port}` };
-    }),
-  );
-  const run = (url: string, cold: boolean) =>
-    autocannon({
-      url,
-      connections: 32,
-      duration: SECONDS,
-      requests: [
-        {
-          setupRequest: (req: { path: string }) => ({
-            ...req,
-            path: cold ? `/item/${Math.random().toString(36).slice(2)}` : '/item/1',
-          }),
-        },
-      ],
-    });
+  const apps = await Promise.all(modes.map((mode) => startHttpApp(redis.url, mode)));
+  const run = (url: string, cold: boolean) => httpLoad(url, cold, SECONDS);
   type Measure = {
     cachedRps: number;
     cachedP99: number;
@@ -522,7 +492,7 @@ async function http(redis: TestRedis): Promise<Scenario> {
   const measures = new Map<string, Measure[]>(modes.map((m) => [m, []]));
   for (const { url } of apps) await run(url, false); // warm-up
   for (let round = 0; round < HTTP_ROUNDS; round++) {
-    for (const { mode, app, url } of apps) {
+    for (const { spec: mode, process: app, url } of apps) {
       const cached = await run(url, false);
       // Requests per second are a figure of the whole machine (app, autocannon and redis-server share its
       // cores); the CPU each process spent per cold request says whose cost it is, and varies far less.
@@ -540,7 +510,6 @@ async function http(redis: TestRedis): Promise<Scenario> {
       });
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   for (const mode of modes) {
     const m = measures.get(mode)!;
     rows.push({
@@ -555,13 +524,7 @@ async function http(redis: TestRedis): Promise<Scenario> {
     });
     log(`http: ${JSON.stringify(rows.at(-1))}`);
   }
-  await Promise.all(
-    apps.map(({ app }) => {
-      const exited = new Promise((resolve) => app.once('exit', resolve));
-      app.kill('SIGTERM');
-      return exited;
-    }),
-  );
+  await stopHttpApps(apps);
   return {
     id: 'http',
     title: 'HTTP (Nest + Express, autocannon)',
