@@ -41,6 +41,13 @@ function deferredCookies(app: FastifyInstance, calls: string[] = []) {
 const setCookie = (reply: FastifyReply, name: string) =>
   (reply as unknown as { setCookie(name: string): unknown }).setCookie(name);
 
+/** Two cookies set before the handler (Fastify keeps them in one array), then the handler's recorder. */
+function recordAfterTwoCookies(reply: FastifyReply): ResponseRecorder {
+  reply.header('set-cookie', 'a=1');
+  reply.header('set-cookie', 'b=2');
+  return new ResponseRecorder(reply);
+}
+
 const notShareable = (recorder: ResponseRecorder) =>
   expect(() => recorder.capture('body')).toThrow(NotShareableError);
 
@@ -168,9 +175,7 @@ describe('the response recorder watches cookies', () => {
 
   it('added to a Set-Cookie array that was there before the handler (Fastify pushes onto it)', async () => {
     await onReply((reply) => {
-      reply.header('set-cookie', 'a=1');
-      reply.header('set-cookie', 'b=2');
-      const recorder = new ResponseRecorder(reply);
+      const recorder = recordAfterTwoCookies(reply);
       reply.header('set-cookie', 'c=3');
       recorder.release();
       notShareable(recorder);
@@ -179,9 +184,7 @@ describe('the response recorder watches cookies', () => {
 
   it('and shares a response whose cookies were all set before the handler', async () => {
     await onReply((reply) => {
-      reply.header('set-cookie', 'a=1');
-      reply.header('set-cookie', 'b=2');
-      const recorder = new ResponseRecorder(reply);
+      const recorder = recordAfterTwoCookies(reply);
       reply.header('content-type', 'text/plain');
       recorder.release();
       expect(recorder.capture('body')).toEqual({
