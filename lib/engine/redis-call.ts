@@ -125,8 +125,8 @@ export class RedisLink {
   #holdWrites(): void {
     if (this.#held !== undefined) return;
     const { stream, status, isCluster } = this.client as MemoLockClient & { stream?: Partial<Corkable> };
-    if (isCluster || status !== 'ready' || typeof stream?.cork !== 'function') return;
-    if (typeof stream.uncork !== 'function') return;
+    const corkable = typeof stream?.cork === 'function' && typeof stream.uncork === 'function';
+    if (isCluster || status !== 'ready' || !corkable) return;
     const held = { stream: stream as Corkable };
     held.stream.cork();
     this.#held = held;
